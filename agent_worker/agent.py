@@ -1,0 +1,125 @@
+"""One voice session: engines from the dispatched config, a greeting, transcripts to the gateway."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+from livekit import rtc
+from livekit.agents import (
+    Agent,
+    AgentSession,
+    AutoSubscribe,
+    ConversationItemAddedEvent,
+    JobContext,
+    JobProcess,
+    room_io,
+)
+from pydantic import ValidationError
+
+from agent_worker.agent_config import DispatchMetadata
+from agent_worker.background import build_background_player
+from agent_worker.config import WorkerSettings
+from agent_worker.engines.factory import (
+    EngineConfigError,
+    build_llm,
+    build_stt,
+    build_tts,
+    build_vad,
+)
+from agent_worker.gateway_client import GatewayClient
+
+log = structlog.get_logger("agent_worker.session")
+
+PREWARMED_VAD = "vad"
+PREWARMED_STT = "stt"
+
+
+def prewarm(proc: JobProcess) -> None:
+    """Loads what every session needs before a job arrives, so a dispatch is answered at once."""
+    from agent_worker.engines.pocketsphinx_stt import PocketSphinxSTT
+
+    proc.userdata[PREWARMED_VAD] = build_vad("silero")
+    stt = PocketSphinxSTT()
+    stt.prewarm()
+    proc.userdata[PREWARMED_STT] = {"pocketsphinx:en-us": stt}
+
+
+async def run_session(ctx: JobContext, settings: WorkerSettings) -> None:
+    room_name = ctx.job.room.name
+    gateway = GatewayClient(settings, room_name)
+    try:
+        meta = DispatchMetadata.model_validate_json(ctx.job.metadata)
+    except ValidationError as exc:
+        log.error("dispatch_metadata_invalid", room=room_name, errors=exc.error_count())
+        await gateway.agent_failed("the dispatch metadata is not a valid agent config")
+        await gateway.aclose()
+        return
+    structlog.contextvars.bind_contextvars(
+        session_id=meta.session_id, room=room_name, agent_id=meta.agent_id
+    )
+    config = meta.config
+    try:
+        prewarmed_stt: dict[str, Any] = ctx.proc.userdata.get(PREWARMED_STT, {})
+        session: AgentSession[None] = AgentSession(
+            vad=build_vad(config.vad, prewarmed=ctx.proc.userdata.get(PREWARMED_VAD)),
+            stt=prewarmed_stt.get(config.stt) or build_stt(config.stt, config.language),
+            llm=build_llm(config.llm, config),
+            tts=build_tts(config.tts, config.voice),
+            turn_handling={
+                "turn_detection": "vad",
+                "endpointing": {"min_delay": settings.endpointing_min_delay},
+                "interruption": {"mode": "vad"},
+                "preemptive_generation": {"enabled": False},
+            },
+            user_away_timeout=None,
+        )
+    except EngineConfigError as exc:
+        log.error("engine_config_failed", error=str(exc))
+        await gateway.agent_failed(str(exc))
+        await gateway.aclose()
+        return
+
+    gateway.start()
+    ctx.add_shutdown_callback(gateway.aclose)
+
+    @session.on("conversation_item_added")
+    def _on_item(ev: ConversationItemAddedEvent) -> None:
+        item = ev.item
+        if item.type != "message" or item.role not in ("user", "assistant"):
+            return
+        text = item.text_content
+        if not text:
+            return
+        gateway.add_segment(
+            {
+                "segmentId": item.id or secrets.token_hex(8),
+                "speaker": "user" if item.role == "user" else "agent",
+                "text": text,
+                "spokenAt": datetime.fromtimestamp(item.created_at, UTC).isoformat(),
+            }
+        )
+
+    await ctx.connect(auto_subscribe=AutoSubscribe.AUDIO_ONLY)
+    await session.start(
+        agent=Agent(instructions=config.instructions),
+        room=ctx.room,
+        room_options=room_io.RoomOptions(
+            participant_kinds=[rtc.ParticipantKind.PARTICIPANT_KIND_STANDARD],
+            text_output=room_io.TextOutputOptions(sync_transcription=True),
+            close_on_disconnect=True,
+        ),
+        record=False,
+    )
+    player = build_background_player(config.background_audio)
+    if player is not None:
+        await player.start(room=ctx.room, agent_session=session)
+        ctx.add_shutdown_callback(player.aclose)
+
+    participant = await ctx.wait_for_participant(kind=rtc.ParticipantKind.PARTICIPANT_KIND_STANDARD)
+    log.info("user_joined", user_identity=participant.identity)
+    handle = session.say(config.greeting, allow_interruptions=False)
+    await asyncio.shield(handle.wait_for_playout())

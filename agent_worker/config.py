@@ -1,0 +1,39 @@
+"""Worker settings: read once from the environment (prefix AGENT_WORKER_), LiveKit names kept."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class WorkerSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="AGENT_WORKER_", extra="ignore")
+
+    agent_name: str = "voice-agent"
+    livekit_url: str = Field(
+        default="ws://127.0.0.1:7880",
+        validation_alias=AliasChoices("LIVEKIT_URL", "AGENT_WORKER_LIVEKIT_URL"),
+    )
+    livekit_api_key: str = Field(
+        default="devkey",
+        validation_alias=AliasChoices("LIVEKIT_API_KEY", "AGENT_WORKER_LIVEKIT_API_KEY"),
+    )
+    livekit_api_secret: SecretStr = Field(
+        default=SecretStr(""),
+        validation_alias=AliasChoices("LIVEKIT_API_SECRET", "AGENT_WORKER_LIVEKIT_API_SECRET"),
+    )
+    # Where final transcript segments and agent failures are reported.
+    gateway_url: str = "http://127.0.0.1:8080"
+
+    # The worker's own health/HTTP port; 0 picks a free one (several workers on one host).
+    http_host: str = "127.0.0.1"
+    http_port: int = 8081
+    job_executor: Literal["process", "thread"] = "process"
+    num_idle_processes: int = Field(default=2, ge=0)
+    load_threshold: float = Field(default=0.75, gt=0, le=1)
+    # On SIGTERM: stop taking jobs, let live sessions run this long, then close them.
+    drain_timeout_seconds: int = Field(default=300, ge=0)
+    endpointing_min_delay: float = Field(default=0.4, ge=0.05, le=5)
+    log_level: str = "INFO"

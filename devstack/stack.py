@@ -1,0 +1,160 @@
+"""The whole stack as child processes: LiveKit, the gateway and the agent worker, on loopback.
+
+`make dev`, the end-to-end tests and the benchmarks all start it through this class, so what the
+tests prove is what a developer runs.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from devstack.livekit_server import LiveKitServer
+from devstack.ports import free_port
+
+WORKER_READY_MARK = "registered worker"
+
+
+@dataclass
+class Process:
+    name: str
+    proc: subprocess.Popen[bytes]
+    log_path: Path
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def stop(self, timeout: float = 15.0) -> None:
+        if self.proc.poll() is not None:
+            return
+        os.killpg(self.proc.pid, signal.SIGTERM)
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(5)
+
+
+@dataclass
+class Stack:
+    api_key: str
+    gateway_port: int = field(default_factory=free_port)
+    database_url: str | None = None
+    log_dir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="voicegw-stack-")))
+    agent_name: str = "voice-agent"
+    extra_gateway_env: dict[str, str] = field(default_factory=dict)
+    extra_worker_env: dict[str, str] = field(default_factory=dict)
+    livekit: LiveKitServer = field(init=False)
+    gateway: Process | None = None
+    workers: list[Process] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.livekit = LiveKitServer(
+            webhook_urls=[f"{self.gateway_url}/v1/livekit/webhook"],
+            log_path=self.log_dir / "livekit.log",
+        )
+        if self.database_url is None:
+            self.database_url = f"sqlite+aiosqlite:///{self.log_dir / 'voicegw.db'}"
+
+    @property
+    def gateway_url(self) -> str:
+        return f"http://127.0.0.1:{self.gateway_port}"
+
+    def _livekit_env(self) -> dict[str, str]:
+        return {
+            "LIVEKIT_URL": self.livekit.url,
+            "LIVEKIT_API_KEY": self.livekit.api_key,
+            "LIVEKIT_API_SECRET": self.livekit.api_secret,
+        }
+
+    def gateway_env(self) -> dict[str, str]:
+        return {
+            **self._livekit_env(),
+            "VOICEGW_HOST": "127.0.0.1",
+            "VOICEGW_PORT": str(self.gateway_port),
+            "VOICEGW_DATABASE_URL": self.database_url or "",
+            "VOICEGW_BOOTSTRAP_API_KEY": self.api_key,
+            "VOICEGW_AGENT_NAME": self.agent_name,
+            **self.extra_gateway_env,
+        }
+
+    def worker_env(self) -> dict[str, str]:
+        return {
+            **self._livekit_env(),
+            "AGENT_WORKER_AGENT_NAME": self.agent_name,
+            "AGENT_WORKER_GATEWAY_URL": self.gateway_url,
+            "AGENT_WORKER_HTTP_PORT": "0",
+            **self.extra_worker_env,
+        }
+
+    def start(self) -> None:
+        self.livekit.start()
+        self.start_gateway()
+        self.start_worker()
+
+    def start_gateway(self) -> None:
+        self.gateway = self._spawn(
+            "gateway", [sys.executable, "-m", "voice_gateway"], self.gateway_env()
+        )
+        _wait_http(f"{self.gateway_url}/healthz", self.gateway, 30)
+
+    def start_worker(self, timeout: float = 60) -> Process:
+        worker = self._spawn(
+            f"worker{len(self.workers)}",
+            [sys.executable, "-m", "agent_worker", "start"],
+            self.worker_env(),
+        )
+        self.workers.append(worker)
+        deadline = time.monotonic() + timeout
+        while WORKER_READY_MARK not in worker.log_text():
+            if worker.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"agent worker did not register:\n{worker.log_text()[-3000:]}")
+            time.sleep(0.1)
+        return worker
+
+    def stop_gateway(self) -> None:
+        if self.gateway is not None:
+            self.gateway.stop()
+            self.gateway = None
+
+    def stop(self) -> None:
+        for worker in self.workers:
+            worker.stop(timeout=20)
+        self.workers.clear()
+        self.stop_gateway()
+        self.livekit.stop()
+
+    def _spawn(self, name: str, argv: list[str], env: dict[str, str]) -> Process:
+        log_path = self.log_dir / f"{name}.log"
+        with open(log_path, "ab") as log:
+            proc = subprocess.Popen(
+                argv,
+                env={**os.environ, **env},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        return Process(name, proc, log_path)
+
+
+def _wait_http(url: str, process: Process, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.proc.poll() is not None:
+            raise RuntimeError(f"{process.name} exited:\n{process.log_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=1) as resp:
+                if resp.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.1)
+    raise TimeoutError(f"{process.name} not ready at {url}")

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Installs everything the stack and the tests need on a fresh machine, and reuses what is there.
+# Idempotent: a second run only checks.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+LIVEKIT_VERSION="v1.13.5"
+TOOLS_DIR="${VOICEGW_TOOLS_DIR:-$HOME/.cache/voicegw-tools}"
+PY="${PYTHON:-python3.11}"
+
+apt_packages=(espeak-ng sox postgresql)
+missing=()
+for p in "${apt_packages[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "setup: installing Debian packages: ${missing[*]}"
+  apt-get update -qq
+  apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+stamp=.venv/.installed-$(sha256sum requirements.lock pyproject.toml | sha256sum | cut -c1-16)
+if [ ! -f "$stamp" ]; then
+  echo "setup: creating .venv and installing Python dependencies"
+  [ -x .venv/bin/python ] || "$PY" -m venv .venv
+  .venv/bin/pip install -q -r requirements.lock
+  .venv/bin/pip install -q --no-deps -e .
+  rm -f .venv/.installed-*
+  touch "$stamp"
+fi
+
+if [ -z "${LIVEKIT_SERVER_BIN:-}" ]; then
+  bin="$TOOLS_DIR/livekit-$LIVEKIT_VERSION/livekit-server"
+  if [ ! -x "$bin" ]; then
+    echo "setup: building livekit-server $LIVEKIT_VERSION into $TOOLS_DIR (a few minutes, once)"
+    mkdir -p "$TOOLS_DIR/livekit-$LIVEKIT_VERSION"
+    GOBIN="$TOOLS_DIR/livekit-$LIVEKIT_VERSION" GOFLAGS=-mod=mod \
+      go install "github.com/livekit/livekit-server/cmd/server@$LIVEKIT_VERSION"
+    ln -sf server "$bin"
+  fi
+  echo "$bin" > .venv/livekit-server-path
+else
+  echo "$LIVEKIT_SERVER_BIN" > .venv/livekit-server-path
+fi

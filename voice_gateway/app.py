@@ -1,0 +1,53 @@
+"""Composes the aiohttp application; resources are opened and closed in cleanup_ctx."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import aiohttp
+from aiohttp import web
+
+from voice_gateway.catalogue import AgentCatalogue
+from voice_gateway.config import GatewaySettings
+from voice_gateway.middlewares import error_middleware
+from voice_gateway.routes import health, internal, sessions
+from voice_gateway.services.keys import KeyService
+from voice_gateway.services.livekit import LiveKitRooms
+from voice_gateway.services.sessions import SessionService
+from voice_gateway.state import DATABASE, KEYS, LIVEKIT, SESSION_STORE, SESSIONS, SETTINGS
+from voice_gateway.store.database import Database
+from voice_gateway.store.keys import KeyStore
+from voice_gateway.store.sessions import SessionStore
+
+
+def create_app(settings: GatewaySettings) -> web.Application:
+    app = web.Application(middlewares=[error_middleware], client_max_size=settings.max_body_bytes)
+    app[SETTINGS] = settings
+    # Loaded here, not lazily: a broken catalogue fails the start, not a request.
+    catalogue = AgentCatalogue.load(settings.agents_file)
+
+    async def resources(app: web.Application) -> AsyncIterator[None]:
+        db = Database(settings.database_url)
+        await db.create_schema()
+        http = aiohttp.ClientSession()
+        livekit = LiveKitRooms(settings, http)
+        keys = KeyService(KeyStore(db))
+        if settings.bootstrap_api_key is not None:
+            await keys.ensure_bootstrap_key(settings.bootstrap_api_key.get_secret_value())
+        store = SessionStore(db)
+        app[DATABASE] = db
+        app[KEYS] = keys
+        app[LIVEKIT] = livekit
+        app[SESSION_STORE] = store
+        app[SESSIONS] = SessionService(
+            settings=settings, catalogue=catalogue, store=store, livekit=livekit
+        )
+        yield
+        await http.close()
+        await db.close()
+
+    app.cleanup_ctx.append(resources)
+    app.add_routes(health.routes)
+    app.add_routes(sessions.routes)
+    app.add_routes(internal.routes)
+    return app

@@ -1,0 +1,56 @@
+"""Gateway settings: read once from the environment (prefix VOICEGW_), then passed down."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_CATALOGUE = Path(__file__).with_name("agents.yaml")
+
+
+class GatewaySettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="VOICEGW_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    database_url: str = "sqlite+aiosqlite:///./voicegw.db"
+
+    # LiveKit's own names, so one .env serves the server, the worker and the gateway.
+    livekit_url: str = Field(
+        default="ws://127.0.0.1:7880",
+        validation_alias=AliasChoices("LIVEKIT_URL", "VOICEGW_LIVEKIT_URL"),
+    )
+    livekit_api_key: str = Field(
+        default="devkey",
+        validation_alias=AliasChoices("LIVEKIT_API_KEY", "VOICEGW_LIVEKIT_API_KEY"),
+    )
+    livekit_api_secret: SecretStr = Field(
+        default=SecretStr(""),
+        validation_alias=AliasChoices("LIVEKIT_API_SECRET", "VOICEGW_LIVEKIT_API_SECRET"),
+    )
+    # What clients are told to connect to; differs from livekit_url behind a proxy or NAT.
+    livekit_public_url: str | None = None
+    livekit_timeout_seconds: float = Field(default=5.0, gt=0)
+
+    agent_name: str = "voice-agent"
+    agents_file: Path = DEFAULT_CATALOGUE
+
+    token_ttl_seconds: int = Field(default=600, ge=30, le=86400)
+    room_empty_timeout_seconds: int = Field(default=60, ge=1)
+    room_departure_timeout_seconds: int = Field(default=10, ge=0)
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+
+    # The first owner key of a fresh install; stored as a hash, never kept or logged in clear.
+    bootstrap_api_key: SecretStr | None = None
+
+    log_level: str = "INFO"
+
+    @property
+    def client_livekit_url(self) -> str:
+        return self.livekit_public_url or self.livekit_url
+
+    @property
+    def livekit_http_url(self) -> str:
+        return self.livekit_url.replace("ws://", "http://", 1).replace("wss://", "https://", 1)

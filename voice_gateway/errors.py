@@ -1,0 +1,84 @@
+"""Domain errors with their stable wire code and HTTP status; rendered in one middleware."""
+
+from __future__ import annotations
+
+
+class ApiError(Exception):
+    status = 500
+    code = "internal_error"
+
+    def __init__(self, message: str, *, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.headers = headers or {}
+
+
+class InvalidJson(ApiError):
+    status, code = 400, "invalid_json"
+
+
+class InvalidRequest(ApiError):
+    status, code = 400, "invalid_request"
+
+
+class MissingApiKey(ApiError):
+    status, code = 401, "missing_api_key"
+
+
+class InvalidApiKey(ApiError):
+    status, code = 401, "invalid_api_key"
+
+
+class InvalidWebhookSignature(ApiError):
+    status, code = 401, "invalid_signature"
+
+
+class InsufficientScope(ApiError):
+    status, code = 403, "insufficient_scope"
+
+
+class OriginNotAllowed(ApiError):
+    status, code = 403, "origin_not_allowed"
+
+
+class WrongKeyType(ApiError):
+    status, code = 403, "wrong_key_type"
+
+
+class AgentNotFound(ApiError):
+    status, code = 404, "agent_not_found"
+
+
+class SessionNotFound(ApiError):
+    status, code = 404, "session_not_found"
+
+
+class NotFound(ApiError):
+    status, code = 404, "not_found"
+
+
+class MethodNotAllowed(ApiError):
+    status, code = 405, "method_not_allowed"
+
+
+class PayloadTooLarge(ApiError):
+    status, code = 413, "payload_too_large"
+
+
+class UnsupportedMediaType(ApiError):
+    status, code = 415, "unsupported_media_type"
+
+
+class RateLimited(ApiError):
+    status, code = 429, "rate_limited"
+
+    def __init__(self, message: str, *, retry_after_seconds: int) -> None:
+        super().__init__(message, headers={"Retry-After": str(max(1, retry_after_seconds))})
+
+
+class LiveKitUnavailable(ApiError):
+    status, code = 503, "livekit_unavailable"
+
+
+class StoreUnavailable(ApiError):
+    status, code = 503, "store_unavailable"

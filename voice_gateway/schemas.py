@@ -1,0 +1,73 @@
+"""Wire shapes of the public API (camelCase JSON), validated with pydantic at the edge."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+from voice_gateway.store.models import SessionRecord
+
+IDENTITY_PATTERN = r"^[A-Za-z0-9_.:@-]{1,128}$"
+ROOM_NAME_PATTERN = r"^[A-Za-z0-9_.:@-]{1,128}$"
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=False, extra="forbid")
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+
+class StartSessionRequest(_In):
+    agent_id: str = Field(min_length=1, max_length=64)
+    user_identity: str | None = Field(default=None, pattern=IDENTITY_PATTERN)
+    agent_config: dict[str, Any] | None = None
+
+
+class EndSessionRequest(_In):
+    room_name: str = Field(pattern=ROOM_NAME_PATTERN)
+
+
+class StartSessionResponse(_Out):
+    session_id: str
+    room_name: str
+    user_token: str
+    livekit_url: str
+    agent_id: str
+    user_identity: str
+    expires_at: datetime
+
+
+class SessionView(_Out):
+    session_id: str
+    room_name: str
+    agent_id: str
+    user_identity: str
+    status: str
+    end_reason: str | None
+    created_at: datetime
+    started_at: datetime | None
+    ended_at: datetime | None
+    duration_seconds: float | None
+
+    @classmethod
+    def of(cls, s: SessionRecord) -> SessionView:
+        duration = None
+        if s.started_at and s.ended_at:
+            duration = round((s.ended_at - s.started_at).total_seconds(), 3)
+        return cls(
+            session_id=s.id,
+            room_name=s.room_name,
+            agent_id=s.agent_id,
+            user_identity=s.user_identity,
+            status=s.status.value,
+            end_reason=s.end_reason,
+            created_at=s.created_at,
+            started_at=s.started_at,
+            ended_at=s.ended_at,
+            duration_seconds=duration,
+        )

@@ -1,0 +1,169 @@
+"""Starting and ending sessions: store writes and LiveKit calls ordered to leave nothing behind."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import structlog
+from pydantic import ValidationError
+
+from agent_worker.agent_config import AgentConfig, DispatchMetadata
+from voice_gateway.catalogue import AgentCatalogue
+from voice_gateway.config import GatewaySettings
+from voice_gateway.errors import AgentNotFound, InvalidRequest, LiveKitUnavailable, SessionNotFound
+from voice_gateway.services.keys import Principal
+from voice_gateway.services.livekit import LiveKitRooms
+from voice_gateway.store.database import now
+from voice_gateway.store.models import EndReason, SessionRecord, SessionStatus
+from voice_gateway.store.sessions import SessionStore
+
+log = structlog.get_logger("voice_gateway.sessions")
+
+MAX_AGENT_CONFIG_BYTES = 16 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class StartedSession:
+    record: SessionRecord
+    user_token: str
+    livekit_url: str
+    expires_at: datetime
+
+
+class SessionService:
+    def __init__(
+        self,
+        *,
+        settings: GatewaySettings,
+        catalogue: AgentCatalogue,
+        store: SessionStore,
+        livekit: LiveKitRooms,
+    ) -> None:
+        self._settings = settings
+        self._catalogue = catalogue
+        self._store = store
+        self._livekit = livekit
+
+    def resolve_agent(self, agent_id: str, overrides: dict[str, Any] | None) -> AgentConfig:
+        base = self._catalogue.get(agent_id)
+        if base is None:
+            raise AgentNotFound(f"no agent with id {agent_id!r}")
+        if not overrides:
+            return base
+        try:
+            return base.with_overrides(overrides)
+        except ValidationError as exc:
+            raise InvalidRequest(_describe(exc, prefix="agentConfig")) from None
+
+    async def start(
+        self,
+        *,
+        principal: Principal,
+        agent_id: str,
+        user_identity: str | None,
+        config: AgentConfig,
+    ) -> StartedSession:
+        session_id = f"ses_{secrets.token_hex(12)}"
+        room_name = f"vgw-{agent_id}-{secrets.token_hex(6)}"
+        identity = user_identity or f"user-{secrets.token_hex(6)}"
+        bound = log.bind(session_id=session_id, room=room_name, agent_id=agent_id)
+
+        record = await self._store.create(
+            session_id=session_id,
+            room_name=room_name,
+            agent_id=agent_id,
+            user_identity=identity,
+            api_key_id=principal.key_id,
+            agent_config=config.model_dump(by_alias=True, mode="json"),
+            max_duration_seconds=config.max_duration_seconds,
+        )
+        try:
+            await self._livekit.create_room(room_name, metadata={"sessionId": session_id})
+        except LiveKitUnavailable as exc:
+            await self._store.finish(
+                session_id,
+                status=SessionStatus.FAILED,
+                reason=EndReason.LIVEKIT_UNAVAILABLE,
+                error=exc.message,
+            )
+            bound.warning("session_start_failed", stage="create_room", error=exc.message)
+            raise
+
+        metadata = DispatchMetadata(
+            session_id=session_id, agent_id=agent_id, user_identity=identity, config=config
+        ).model_dump_json(by_alias=True)
+        try:
+            await self._livekit.dispatch_agent(
+                room_name, agent_name=self._settings.agent_name, metadata=metadata
+            )
+        except LiveKitUnavailable as exc:
+            await self._undo_room(room_name, bound)
+            await self._store.finish(
+                session_id,
+                status=SessionStatus.FAILED,
+                reason=EndReason.DISPATCH_FAILED,
+                error=exc.message,
+            )
+            bound.warning("session_start_failed", stage="dispatch", error=exc.message)
+            raise
+
+        token = self._livekit.user_token(room=room_name, identity=identity)
+        record = await self._store.mark_active(session_id)
+        bound.info("session_started", user_identity=identity)
+        return StartedSession(
+            record=record,
+            user_token=token,
+            livekit_url=self._settings.client_livekit_url,
+            expires_at=now() + timedelta(seconds=self._settings.token_ttl_seconds),
+        )
+
+    async def end(self, room_name: str, *, reason: str = EndReason.CLIENT_ENDED) -> SessionRecord:
+        """Idempotent: ending an ended session answers the record as it was first ended."""
+        record = await self.get(room_name)
+        if record.is_over:
+            return record
+        bound = log.bind(session_id=record.id, room=room_name, agent_id=record.agent_id)
+        deleted = await self._livekit.delete_room(room_name)
+        ended = await self._store.finish(record.id, status=SessionStatus.ENDED, reason=reason)
+        bound.info("session_ended", reason=ended.end_reason, room_existed=deleted)
+        return ended
+
+    async def fail(self, room_name: str, *, reason: str, error: str) -> SessionRecord:
+        """The agent cannot run this session: close the room so the user is not left in silence."""
+        record = await self.get(room_name)
+        if record.is_over:
+            return record
+        bound = log.bind(session_id=record.id, room=room_name, agent_id=record.agent_id)
+        await self._livekit.delete_room(room_name)
+        failed = await self._store.finish(
+            record.id, status=SessionStatus.FAILED, reason=reason, error=error
+        )
+        bound.warning("session_failed", reason=reason, error=error)
+        return failed
+
+    async def get(self, room_name: str) -> SessionRecord:
+        record = await self._store.get_by_room(room_name)
+        if record is None:
+            raise SessionNotFound(f"no session for room {room_name!r}")
+        return record
+
+    async def _undo_room(self, room_name: str, bound: Any) -> None:
+        try:
+            await self._livekit.delete_room(room_name)
+        except LiveKitUnavailable as exc:
+            # LiveKit's empty_timeout closes the room anyway; the failed row says what happened.
+            bound.warning("room_cleanup_failed", error=exc.message)
+
+
+def _describe(exc: ValidationError, *, prefix: str = "") -> str:
+    parts = []
+    for err in exc.errors()[:5]:
+        loc = ".".join(str(p) for p in ((prefix,) if prefix else ()) + tuple(err["loc"]))
+        parts.append(f"{loc}: {err['msg']}" if loc else str(err["msg"]))
+    return "; ".join(parts)
+
+
+describe_validation_error = _describe

@@ -1,0 +1,19 @@
+"""Typed application state keys: the services a handler may reach."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from voice_gateway.config import GatewaySettings
+from voice_gateway.services.keys import KeyService
+from voice_gateway.services.livekit import LiveKitRooms
+from voice_gateway.services.sessions import SessionService
+from voice_gateway.store.database import Database
+from voice_gateway.store.sessions import SessionStore
+
+SETTINGS = web.AppKey("settings", GatewaySettings)
+DATABASE = web.AppKey("database", Database)
+KEYS = web.AppKey("keys", KeyService)
+LIVEKIT = web.AppKey("livekit", LiveKitRooms)
+SESSIONS = web.AppKey("sessions", SessionService)
+SESSION_STORE = web.AppKey("session_store", SessionStore)

@@ -1,0 +1,73 @@
+"""Plain records the store hands out; handlers never see rows or SQL."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+
+class SessionStatus(enum.StrEnum):
+    STARTING = "starting"
+    ACTIVE = "active"
+    ENDED = "ended"
+    FAILED = "failed"
+
+
+class EndReason(enum.StrEnum):
+    CLIENT_ENDED = "client_ended"
+    ROOM_FINISHED = "room_finished"
+    MAX_DURATION = "max_duration"
+    REAPED = "reaped"
+    OPS_ENDED = "ops_ended"
+    LIVEKIT_UNAVAILABLE = "livekit_unavailable"
+    DISPATCH_FAILED = "dispatch_failed"
+    AGENT_FAILED = "agent_failed"
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRecord:
+    id: str
+    room_name: str
+    agent_id: str
+    user_identity: str
+    status: SessionStatus
+    end_reason: str | None
+    error: str | None
+    api_key_id: str | None
+    agent_config: dict[str, Any]
+    max_duration_seconds: int
+    created_at: datetime
+    started_at: datetime | None
+    ended_at: datetime | None
+    user_joined_at: datetime | None
+    agent_joined_at: datetime | None
+
+    @property
+    def is_over(self) -> bool:
+        return self.status in (SessionStatus.ENDED, SessionStatus.FAILED)
+
+
+@dataclass(frozen=True, slots=True)
+class TranscriptSegment:
+    segment_id: str
+    speaker: str
+    text: str
+    spoken_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKeyRecord:
+    id: str
+    prefix: str
+    key_hash: str
+    kind: str
+    name: str
+    scopes: tuple[str, ...]
+    agent_ids: tuple[str, ...]
+    allowed_origins: tuple[str, ...]
+    created_at: datetime
+    last_used_at: datetime | None
+    expires_at: datetime | None
+    revoked_at: datetime | None

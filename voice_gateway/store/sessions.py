@@ -1,0 +1,167 @@
+"""Session rows: written before LiveKit is called, completed after."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Row, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from voice_gateway.store.database import Database, now, utc
+from voice_gateway.store.models import SessionRecord, SessionStatus, TranscriptSegment
+from voice_gateway.store.tables import sessions, transcript_segments
+
+
+class SessionStore:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def create(
+        self,
+        *,
+        session_id: str,
+        room_name: str,
+        agent_id: str,
+        user_identity: str,
+        api_key_id: str | None,
+        agent_config: dict[str, Any],
+        max_duration_seconds: int,
+    ) -> SessionRecord:
+        values = {
+            "id": session_id,
+            "room_name": room_name,
+            "agent_id": agent_id,
+            "user_identity": user_identity,
+            "status": SessionStatus.STARTING.value,
+            "api_key_id": api_key_id,
+            "agent_config": agent_config,
+            "max_duration_seconds": max_duration_seconds,
+            "created_at": now(),
+        }
+        async with self._db.connect() as conn:
+            await conn.execute(insert(sessions).values(**values))
+            row = (await conn.execute(select(sessions).where(sessions.c.id == session_id))).one()
+        return _to_record(row)
+
+    async def get_by_room(self, room_name: str) -> SessionRecord | None:
+        async with self._db.connect() as conn:
+            row = (
+                await conn.execute(select(sessions).where(sessions.c.room_name == room_name))
+            ).one_or_none()
+        return _to_record(row) if row else None
+
+    async def mark_active(self, session_id: str) -> SessionRecord:
+        return await self._transition(
+            session_id,
+            from_status=(SessionStatus.STARTING,),
+            values={"status": SessionStatus.ACTIVE.value, "started_at": now()},
+        )
+
+    async def finish(
+        self,
+        session_id: str,
+        *,
+        status: SessionStatus,
+        reason: str,
+        error: str | None = None,
+    ) -> SessionRecord:
+        """Ends a live session once; one already over keeps its first end (first writer wins)."""
+        return await self._transition(
+            session_id,
+            from_status=(SessionStatus.STARTING, SessionStatus.ACTIVE),
+            values={
+                "status": status.value,
+                "end_reason": reason,
+                "error": error,
+                "ended_at": now(),
+            },
+        )
+
+    async def record_join(self, session_id: str, *, who: str, at: datetime) -> None:
+        column = {"user": sessions.c.user_joined_at, "agent": sessions.c.agent_joined_at}[who]
+        async with self._db.connect() as conn:
+            await conn.execute(
+                update(sessions)
+                .where(sessions.c.id == session_id, column.is_(None))
+                .values({column: at})
+            )
+
+    async def add_segments(self, session_id: str, segments: Sequence[TranscriptSegment]) -> int:
+        """Idempotent per segment id, so a worker may resend after a timeout without duplicates."""
+        added = 0
+        for seg in segments:
+            try:
+                async with self._db.connect() as conn:
+                    await conn.execute(
+                        insert(transcript_segments).values(
+                            session_id=session_id,
+                            segment_id=seg.segment_id,
+                            speaker=seg.speaker,
+                            text=seg.text,
+                            spoken_at=seg.spoken_at,
+                        )
+                    )
+                added += 1
+            except IntegrityError:
+                continue
+        return added
+
+    async def transcript(self, session_id: str) -> list[TranscriptSegment]:
+        async with self._db.connect() as conn:
+            rows = (
+                await conn.execute(
+                    select(transcript_segments)
+                    .where(transcript_segments.c.session_id == session_id)
+                    .order_by(transcript_segments.c.spoken_at, transcript_segments.c.id)
+                )
+            ).all()
+        return [
+            TranscriptSegment(
+                segment_id=r.segment_id,
+                speaker=r.speaker,
+                text=r.text,
+                spoken_at=utc(r.spoken_at) or now(),
+            )
+            for r in rows
+        ]
+
+    async def _transition(
+        self,
+        session_id: str,
+        *,
+        from_status: tuple[SessionStatus, ...],
+        values: dict[str, Any],
+    ) -> SessionRecord:
+        async with self._db.connect() as conn:
+            await conn.execute(
+                update(sessions)
+                .where(
+                    sessions.c.id == session_id,
+                    sessions.c.status.in_([s.value for s in from_status]),
+                )
+                .values(**values)
+            )
+            row = (await conn.execute(select(sessions).where(sessions.c.id == session_id))).one()
+        return _to_record(row)
+
+
+def _to_record(row: Row[Any]) -> SessionRecord:
+    return SessionRecord(
+        id=row.id,
+        room_name=row.room_name,
+        agent_id=row.agent_id,
+        user_identity=row.user_identity,
+        status=SessionStatus(row.status),
+        end_reason=row.end_reason,
+        error=row.error,
+        api_key_id=row.api_key_id,
+        agent_config=row.agent_config,
+        max_duration_seconds=row.max_duration_seconds,
+        created_at=utc(row.created_at) or now(),
+        started_at=utc(row.started_at),
+        ended_at=utc(row.ended_at),
+        user_joined_at=utc(row.user_joined_at),
+        agent_joined_at=utc(row.agent_joined_at),
+    )
