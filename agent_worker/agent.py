@@ -34,6 +34,7 @@ from agent_worker.gateway_client import GatewayClient
 
 log = structlog.get_logger("agent_worker.session")
 
+VOICE_TRACK = "agent_voice"
 PREWARMED_VAD = "vad"
 PREWARMED_STT = "stt"
 
@@ -109,6 +110,7 @@ async def run_session(ctx: JobContext, settings: WorkerSettings) -> None:
         room=ctx.room,
         room_options=room_io.RoomOptions(
             participant_kinds=[rtc.ParticipantKind.PARTICIPANT_KIND_STANDARD],
+            audio_output=room_io.AudioOutputOptions(track_name=VOICE_TRACK),
             text_output=room_io.TextOutputOptions(sync_transcription=True),
             close_on_disconnect=True,
         ),

@@ -36,7 +36,7 @@ class FaqItem(_Model):
 class BackgroundAudioConfig(_Model):
     enabled: bool = True
     ambient: str | None = Field(default="office-ambience.ogg", max_length=256)
-    ambient_volume: float = Field(default=0.6, ge=0.0, le=1.0)
+    ambient_volume: float = Field(default=0.8, ge=0.0, le=1.0)
     thinking: list[str] = Field(
         default_factory=lambda: ["keyboard-typing.ogg", "keyboard-typing2.ogg"], max_length=8
     )

@@ -32,7 +32,9 @@ class WorkerSettings(BaseSettings):
     http_port: int = 8081
     job_executor: Literal["process", "thread"] = "process"
     num_idle_processes: int = Field(default=2, ge=0)
-    load_threshold: float = Field(default=0.75, gt=0, le=1)
+    # Capacity is counted in sessions, not in machine-wide CPU: on shared hosts CPU readings are
+    # noisy and would refuse jobs this worker can hold. Measure the number with `make bench`.
+    max_sessions: int = Field(default=20, ge=1)
     # On SIGTERM: stop taking jobs, let live sessions run this long, then close them.
     drain_timeout_seconds: int = Field(default=300, ge=0)
     endpointing_min_delay: float = Field(default=0.4, ge=0.05, le=5)

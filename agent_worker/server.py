@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from livekit.agents import AgentServer, JobContext, JobExecutorType, JobProcess
 
 from agent_worker.agent import prewarm, run_session
@@ -9,18 +11,27 @@ from agent_worker.config import WorkerSettings
 from agent_worker.log import configure_logging
 
 
-def build_server(settings: WorkerSettings) -> AgentServer:
-    def setup(proc: JobProcess) -> None:
-        configure_logging(settings.log_level)
-        prewarm(proc)
+# Module-level (not closures): job processes are started by a forkserver, which pickles these.
+def _setup(settings: WorkerSettings, proc: JobProcess) -> None:
+    configure_logging(settings.log_level)
+    prewarm(proc)
 
+
+async def _entrypoint(settings: WorkerSettings, ctx: JobContext) -> None:
+    await run_session(ctx, settings)
+
+
+def _session_load(max_sessions: int, server: AgentServer) -> float:
+    return min(1.0, len(server.active_jobs) / max_sessions)
+
+
+def build_server(settings: WorkerSettings) -> AgentServer:
     server = AgentServer(
         job_executor_type=(
-            JobExecutorType.PROCESS
-            if settings.job_executor == "process"
-            else JobExecutorType.THREAD
+            JobExecutorType.PROCESS if settings.job_executor == "process" else JobExecutorType.THREAD
         ),
-        load_threshold=settings.load_threshold,
+        load_threshold=1.0,
+        load_fnc=functools.partial(_session_load, settings.max_sessions),
         drain_timeout=settings.drain_timeout_seconds,
         num_idle_processes=settings.num_idle_processes,
         ws_url=settings.livekit_url,
@@ -28,11 +39,7 @@ def build_server(settings: WorkerSettings) -> AgentServer:
         api_secret=settings.livekit_api_secret.get_secret_value(),
         host=settings.http_host,
         port=settings.http_port,
-        setup_fnc=setup,
+        setup_fnc=functools.partial(_setup, settings),
     )
-
-    async def entrypoint(ctx: JobContext) -> None:
-        await run_session(ctx, settings)
-
-    server.rtc_session(entrypoint, agent_name=settings.agent_name)
+    server.rtc_session(functools.partial(_entrypoint, settings), agent_name=settings.agent_name)
     return server

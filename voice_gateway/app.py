@@ -10,7 +10,7 @@ from aiohttp import web
 from voice_gateway.catalogue import AgentCatalogue
 from voice_gateway.config import GatewaySettings
 from voice_gateway.middlewares import error_middleware
-from voice_gateway.routes import health, internal, sessions
+from voice_gateway.routes import health, internal, sessions, webhooks
 from voice_gateway.services.keys import KeyService
 from voice_gateway.services.livekit import LiveKitRooms
 from voice_gateway.services.sessions import SessionService
@@ -50,4 +50,5 @@ def create_app(settings: GatewaySettings) -> web.Application:
     app.add_routes(health.routes)
     app.add_routes(sessions.routes)
     app.add_routes(internal.routes)
+    app.add_routes(webhooks.routes)
     return app

@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 from livekit import rtc
 
-SILENCE_RMS = 150.0  # int16 RMS; about -47 dBFS
+SPEECH_RMS = 150.0  # int16 RMS, about -47 dBFS: clearly a voice
+SOUND_RMS = 20.0  # about -64 dBFS: quiet ambience, but far above digital silence
 TRANSCRIPTION_TOPIC = "lk.transcription"
 
 
@@ -25,6 +26,7 @@ class TrackAudio:
     participant: str
     name: str
     frames: int = 0
+    sound_frames: int = 0
     loud_frames: int = 0
     first_loud_at: float | None = None
     loud_times: list[float] = field(default_factory=list)
@@ -155,7 +157,10 @@ class VoiceClient:
         async for event in stream:
             samples = np.frombuffer(event.frame.data, dtype=np.int16).astype(np.float32)
             stats.frames += 1
-            if samples.size and float(np.sqrt(np.mean(samples**2))) > SILENCE_RMS:
+            rms = float(np.sqrt(np.mean(samples**2))) if samples.size else 0.0
+            if rms > SOUND_RMS:
+                stats.sound_frames += 1
+            if rms > SPEECH_RMS:
                 now = time.monotonic()
                 stats.loud_frames += 1
                 stats.loud_times.append(now)

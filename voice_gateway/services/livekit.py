@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 import aiohttp
 from livekit import api
+from livekit.protocol import models
 
 from voice_gateway.config import GatewaySettings
 from voice_gateway.errors import LiveKitUnavailable
@@ -84,6 +85,18 @@ class LiveKitRooms:
             )
             for r in response.rooms
         ]
+
+    async def has_users(self, room: str) -> bool:
+        """Whether a person (not an agent) is still in the room."""
+        try:
+            response = await self._call(
+                "list participants",
+                self._api.room.list_participants(api.ListParticipantsRequest(room=room)),
+            )
+        except _NotFound:
+            return False
+        agent = models.ParticipantInfo.Kind.AGENT
+        return any(p.kind != agent for p in response.participants)
 
     def user_token(self, *, room: str, identity: str) -> str:
         grants = api.VideoGrants(

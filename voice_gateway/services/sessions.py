@@ -144,6 +144,36 @@ class SessionService:
         bound.warning("session_failed", reason=reason, error=error)
         return failed
 
+    async def room_finished(self, room_name: str) -> SessionRecord | None:
+        """LiveKit closed the room (everyone left, or it was deleted): the session is over."""
+        record = await self._store.get_by_room(room_name)
+        if record is None or record.is_over:
+            return record
+        ended = await self._store.finish(
+            record.id, status=SessionStatus.ENDED, reason=EndReason.ROOM_FINISHED
+        )
+        log.info("session_ended", session_id=record.id, room=room_name, reason=ended.end_reason)
+        return ended
+
+    async def participant_joined(self, room_name: str, *, who: str, at: datetime) -> None:
+        record = await self._store.get_by_room(room_name)
+        if record is not None:
+            await self._store.record_join(record.id, who=who, at=at)
+
+    async def participant_left(self, room_name: str, *, who: str) -> None:
+        """The agent leaving a live session means its worker died or gave up: the caller would
+        otherwise sit in a silent room, so the room is closed now."""
+        record = await self._store.get_by_room(room_name)
+        if record is None or record.is_over or who != "agent":
+            return
+        if not await self._livekit.has_users(room_name):
+            return  # the caller left first; LiveKit's room_finished ends the session
+        await self._livekit.delete_room(room_name)
+        ended = await self._store.finish(
+            record.id, status=SessionStatus.ENDED, reason=EndReason.AGENT_LEFT
+        )
+        log.warning("session_ended", session_id=record.id, room=room_name, reason=ended.end_reason)
+
     async def get(self, room_name: str) -> SessionRecord:
         record = await self._store.get_by_room(room_name)
         if record is None:

@@ -24,6 +24,8 @@ class EndReason(enum.StrEnum):
     LIVEKIT_UNAVAILABLE = "livekit_unavailable"
     DISPATCH_FAILED = "dispatch_failed"
     AGENT_FAILED = "agent_failed"
+    AGENT_LEFT = "agent_left"
+    USER_NEVER_JOINED = "user_never_joined"
 
 
 @dataclass(frozen=True, slots=True)
