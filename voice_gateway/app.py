@@ -28,7 +28,7 @@ def create_app(settings: GatewaySettings) -> web.Application:
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
         db = Database(settings.database_url)
-        await db.create_schema()
+        await db.migrate()
         http = aiohttp.ClientSession()
         livekit = LiveKitRooms(settings, http)
         keys = KeyService(KeyStore(db))

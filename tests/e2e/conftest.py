@@ -14,7 +14,7 @@ import pytest_asyncio
 from livekit import api
 
 from devstack.stack import Stack
-from tests.e2e.voice_client import VoiceClient
+from devstack.voice_client import VoiceClient
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,7 @@ import pytest
 from livekit import api
 
 from tests.e2e.conftest import Gateway, room_names
-from tests.e2e.voice_client import VoiceClient
+from devstack.voice_client import VoiceClient
 
 pytestmark = pytest.mark.e2e
 

@@ -55,9 +55,7 @@ async def _synthesize(engine: EspeakTTS, text: str) -> list[rtc.AudioFrame]:
         return [ev.frame async for ev in stream]
 
 
-async def _transcript(
-    engine: PocketSphinxSTT, audio: rtc.AudioFrame | list[rtc.AudioFrame]
-) -> str:
+async def _transcript(engine: PocketSphinxSTT, audio: rtc.AudioFrame | list[rtc.AudioFrame]) -> str:
     event = await engine.recognize(audio, conn_options=NO_RETRY)
     assert event.type == stt.SpeechEventType.FINAL_TRANSCRIPT
     assert len(event.alternatives) == 1

@@ -5,13 +5,18 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 
-from sqlalchemy import event, text
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from sqlalchemy import Connection, event, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from voice_gateway.errors import StoreUnavailable
-from voice_gateway.store.tables import metadata
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+MIGRATION_LOCK = 0x766F6963  # an arbitrary constant shared by every replica
 
 
 def utc(value: datetime | None) -> datetime | None:
@@ -36,9 +41,13 @@ class Database:
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
 
-    async def create_schema(self) -> None:
+    async def migrate(self) -> None:
+        """Brings the schema to the newest Alembic revision. On PostgreSQL an advisory lock makes
+        replicas that start together take turns instead of racing on the same DDL."""
         async with self.engine.begin() as conn:
-            await conn.run_sync(metadata.create_all)
+            if not self.is_sqlite:
+                await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": MIGRATION_LOCK})
+            await conn.run_sync(_upgrade_to_head)
 
     async def ping(self) -> None:
         async with self.connect() as conn:
@@ -55,6 +64,13 @@ class Database:
 
     async def close(self) -> None:
         await self.engine.dispose()
+
+
+def _upgrade_to_head(connection: Connection) -> None:
+    config = AlembicConfig()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = connection
+    command.upgrade(config, "head")
 
 
 def _sqlite_pragmas(dbapi_conn: object, _record: object) -> None:

@@ -10,8 +10,10 @@ import asyncio
 import contextlib
 import time
 import wave
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from livekit import rtc
@@ -74,9 +76,9 @@ class VoiceClient:
             if p.kind == rtc.ParticipantKind.PARTICIPANT_KIND_AGENT
         ]
 
-    async def wait_for(self, predicate: object, within: float, what: str) -> None:
+    async def wait_for(self, predicate: Callable[[], object], within: float, what: str) -> None:
         deadline = time.monotonic() + within
-        while not predicate():  # type: ignore[operator]
+        while not predicate():
             if time.monotonic() > deadline:
                 raise AssertionError(f"timed out after {within}s waiting for {what}")
             await asyncio.sleep(0.02)
@@ -188,8 +190,8 @@ class VoiceClient:
             )
         )
 
-    def _own(self, coro: object) -> None:
-        task: asyncio.Task[None] = asyncio.ensure_future(coro)  # type: ignore[arg-type]
+    def _own(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 

@@ -1,0 +1,11 @@
+"""`voicegw rooms ...`."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+
+def register(groups: Any) -> None:
+    parser: argparse.ArgumentParser = groups.add_parser("rooms", help="rooms commands")
+    parser.add_subparsers(dest="command", required=True)
