@@ -10,6 +10,8 @@ from agent_worker.agent import prewarm, run_session
 from agent_worker.config import WorkerSettings
 from agent_worker.log import configure_logging
 
+_EXECUTORS = {"process": JobExecutorType.PROCESS, "thread": JobExecutorType.THREAD}
+
 
 # Module-level (not closures): job processes are started by a forkserver, which pickles these.
 def _setup(settings: WorkerSettings, proc: JobProcess) -> None:
@@ -27,9 +29,7 @@ def _session_load(max_sessions: int, server: AgentServer) -> float:
 
 def build_server(settings: WorkerSettings) -> AgentServer:
     server = AgentServer(
-        job_executor_type=(
-            JobExecutorType.PROCESS if settings.job_executor == "process" else JobExecutorType.THREAD
-        ),
+        job_executor_type=_EXECUTORS[settings.job_executor],
         load_threshold=1.0,
         load_fnc=functools.partial(_session_load, settings.max_sessions),
         drain_timeout=settings.drain_timeout_seconds,

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from livekit import api
 
-from tests.e2e.conftest import Gateway, room_names
 from devstack.voice_client import VoiceClient
+from tests.e2e.conftest import Gateway, room_names
 
 pytestmark = pytest.mark.e2e
 
