@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -10,11 +12,20 @@ from aiohttp import web
 from voice_gateway.catalogue import AgentCatalogue
 from voice_gateway.config import GatewaySettings
 from voice_gateway.middlewares import error_middleware
-from voice_gateway.routes import health, internal, sessions, webhooks
+from voice_gateway.routes import health, internal, ops, reads, sessions, webhooks
 from voice_gateway.services.keys import KeyService
 from voice_gateway.services.livekit import LiveKitRooms
+from voice_gateway.services.reaper import Reaper
 from voice_gateway.services.sessions import SessionService
-from voice_gateway.state import DATABASE, KEYS, LIVEKIT, SESSION_STORE, SESSIONS, SETTINGS
+from voice_gateway.state import (
+    DATABASE,
+    KEYS,
+    LIVEKIT,
+    REAPER,
+    SESSION_STORE,
+    SESSIONS,
+    SETTINGS,
+)
 from voice_gateway.store.database import Database
 from voice_gateway.store.keys import KeyStore
 from voice_gateway.store.sessions import SessionStore
@@ -39,16 +50,29 @@ def create_app(settings: GatewaySettings) -> web.Application:
         app[KEYS] = keys
         app[LIVEKIT] = livekit
         app[SESSION_STORE] = store
-        app[SESSIONS] = SessionService(
+        sessions = SessionService(
             settings=settings, catalogue=catalogue, store=store, livekit=livekit
         )
+        app[SESSIONS] = sessions
+        reaper = Reaper(settings=settings, db=db, store=store, sessions=sessions, livekit=livekit)
+        app[REAPER] = reaper
+        tasks = []
+        if settings.reaper_enabled:
+            tasks.append(asyncio.create_task(reaper.run_forever(), name="reaper"))
         yield
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await http.close()
         await db.close()
 
     app.cleanup_ctx.append(resources)
     app.add_routes(health.routes)
     app.add_routes(sessions.routes)
+    app.add_routes(reads.routes)
+    app.add_routes(ops.routes)
     app.add_routes(internal.routes)
     app.add_routes(webhooks.routes)
     return app

@@ -45,6 +45,16 @@ class GatewaySettings(BaseSettings):
     # The first owner key of a fresh install; stored as a hash, never kept or logged in clear.
     bootstrap_api_key: SecretStr | None = None
 
+    # The reaper (services/reaper.py): how often it looks, and what it allows.
+    reaper_enabled: bool = True
+    reaper_interval_seconds: float = Field(default=5.0, gt=0)
+    user_join_timeout_seconds: int = Field(default=120, ge=5)
+    room_grace_seconds: int = Field(default=15, ge=0)
+    stuck_start_seconds: int = Field(default=60, ge=5)
+    # Rooms in LiveKit with no session record are flagged in /v1/ops/rooms; deleting them on
+    # sight is opt-in, since other applications may share the LiveKit server.
+    reap_orphan_rooms: bool = False
+
     log_level: str = "INFO"
 
     @property

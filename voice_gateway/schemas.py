@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
@@ -42,6 +42,16 @@ class StartSessionResponse(_Out):
     expires_at: datetime
 
 
+class ParticipantView(_Out):
+    identity: str | None
+    joined_at: datetime | None
+
+
+class ParticipantsView(_Out):
+    user: ParticipantView
+    agent: ParticipantView
+
+
 class SessionView(_Out):
     session_id: str
     room_name: str
@@ -53,9 +63,11 @@ class SessionView(_Out):
     started_at: datetime | None
     ended_at: datetime | None
     duration_seconds: float | None
+    participants: ParticipantsView | None = None
+    error: str | None = None
 
     @classmethod
-    def of(cls, s: SessionRecord) -> SessionView:
+    def of(cls, s: SessionRecord, *, detail: bool = False) -> SessionView:
         duration = None
         if s.started_at and s.ended_at:
             duration = round((s.ended_at - s.started_at).total_seconds(), 3)
@@ -70,4 +82,37 @@ class SessionView(_Out):
             started_at=s.started_at,
             ended_at=s.ended_at,
             duration_seconds=duration,
+            participants=ParticipantsView(
+                user=ParticipantView(identity=s.user_identity, joined_at=s.user_joined_at),
+                agent=ParticipantView(identity=None, joined_at=s.agent_joined_at),
+            )
+            if detail
+            else None,
+            error=s.error if detail else None,
         )
+
+    def dump(self) -> dict[str, Any]:
+        return self.model_dump(by_alias=True, mode="json", exclude_none=False)
+
+
+class SessionListQuery(_In):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=False, extra="forbid")
+
+    status: list[Literal["starting", "active", "ended", "failed"]] = Field(default_factory=list)
+    agent_id: str | None = Field(default=None, max_length=64)
+    user_identity: str | None = Field(default=None, pattern=IDENTITY_PATTERN)
+    since: datetime | None = None
+    until: datetime | None = None
+    cursor: str | None = Field(default=None, max_length=200)
+    limit: int = Field(default=50, ge=1, le=200)
+
+
+class UsageQuery(_In):
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+class TranscriptSegmentView(_Out):
+    speaker: str
+    text: str
+    spoken_at: datetime

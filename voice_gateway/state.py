@@ -7,6 +7,7 @@ from aiohttp import web
 from voice_gateway.config import GatewaySettings
 from voice_gateway.services.keys import KeyService
 from voice_gateway.services.livekit import LiveKitRooms
+from voice_gateway.services.reaper import Reaper
 from voice_gateway.services.sessions import SessionService
 from voice_gateway.store.database import Database
 from voice_gateway.store.sessions import SessionStore
@@ -17,3 +18,4 @@ KEYS = web.AppKey("keys", KeyService)
 LIVEKIT = web.AppKey("livekit", LiveKitRooms)
 SESSIONS = web.AppKey("sessions", SessionService)
 SESSION_STORE = web.AppKey("session_store", SessionStore)
+REAPER = web.AppKey("reaper", Reaper)

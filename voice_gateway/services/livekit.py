@@ -88,15 +88,22 @@ class LiveKitRooms:
 
     async def has_users(self, room: str) -> bool:
         """Whether a person (not an agent) is still in the room."""
+        agent = models.ParticipantInfo.Kind.AGENT
+        return any(kind != agent for kind in await self._participant_kinds(room))
+
+    async def has_agent(self, room: str) -> bool:
+        agent = models.ParticipantInfo.Kind.AGENT
+        return any(kind == agent for kind in await self._participant_kinds(room))
+
+    async def _participant_kinds(self, room: str) -> list[int]:
         try:
             response = await self._call(
                 "list participants",
                 self._api.room.list_participants(api.ListParticipantsRequest(room=room)),
             )
         except _NotFound:
-            return False
-        agent = models.ParticipantInfo.Kind.AGENT
-        return any(p.kind != agent for p in response.participants)
+            return []
+        return [p.kind for p in response.participants]
 
     def user_token(self, *, room: str, identity: str) -> str:
         grants = api.VideoGrants(

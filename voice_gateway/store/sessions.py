@@ -3,15 +3,28 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, insert, select, update
+from sqlalchemy import Row, and_, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from voice_gateway.store.database import Database, now, utc
 from voice_gateway.store.models import SessionRecord, SessionStatus, TranscriptSegment
 from voice_gateway.store.tables import sessions, transcript_segments
+
+
+@dataclass(frozen=True, slots=True)
+class SessionQuery:
+    statuses: tuple[str, ...] = ()
+    agent_id: str | None = None
+    user_identity: str | None = None
+    api_key_id: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    after: tuple[datetime, str] | None = None
+    limit: int | None = 50
 
 
 class SessionStore:
@@ -126,6 +139,42 @@ class SessionStore:
             )
             for r in rows
         ]
+
+    async def query(self, q: SessionQuery) -> list[SessionRecord]:
+        """Newest first, keyset-paginated on (created_at, id) so pages stay stable under inserts."""
+        stmt = select(sessions)
+        if q.statuses:
+            stmt = stmt.where(sessions.c.status.in_(list(q.statuses)))
+        if q.agent_id:
+            stmt = stmt.where(sessions.c.agent_id == q.agent_id)
+        if q.user_identity:
+            stmt = stmt.where(sessions.c.user_identity == q.user_identity)
+        if q.api_key_id:
+            stmt = stmt.where(sessions.c.api_key_id == q.api_key_id)
+        if q.since:
+            stmt = stmt.where(sessions.c.created_at >= q.since)
+        if q.until:
+            stmt = stmt.where(sessions.c.created_at < q.until)
+        if q.after is not None:
+            created, sid = q.after
+            stmt = stmt.where(
+                or_(
+                    sessions.c.created_at < created,
+                    and_(sessions.c.created_at == created, sessions.c.id < sid),
+                )
+            )
+        stmt = stmt.order_by(sessions.c.created_at.desc(), sessions.c.id.desc())
+        if q.limit:
+            stmt = stmt.limit(q.limit)
+        async with self._db.connect() as conn:
+            rows = (await conn.execute(stmt)).all()
+        return [_to_record(r) for r in rows]
+
+    async def live(self) -> list[SessionRecord]:
+        """Sessions that may still hold a LiveKit room."""
+        return await self.query(
+            SessionQuery(statuses=(SessionStatus.STARTING, SessionStatus.ACTIVE), limit=None)
+        )
 
     async def _transition(
         self,

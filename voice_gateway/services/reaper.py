@@ -1,0 +1,180 @@
+"""The reaper: no room runs forever and no record lies about a room.
+
+Each pass compares LiveKit's rooms with the live session records, both ways, and ends what must end.
+With several gateway replicas on PostgreSQL only the holder of an advisory lock reaps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+
+import structlog
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+
+from voice_gateway.config import GatewaySettings
+from voice_gateway.errors import ApiError
+from voice_gateway.services.livekit import LiveKitRooms, LiveRoom
+from voice_gateway.services.sessions import SessionService
+from voice_gateway.store.database import Database, now
+from voice_gateway.store.models import EndReason, SessionRecord, SessionStatus
+from voice_gateway.store.sessions import SessionStore
+
+log = structlog.get_logger("voice_gateway.reaper")
+
+REAPER_LOCK = 0x72656170
+END, FLAG = "end", "flag"
+
+
+@dataclass(frozen=True, slots=True)
+class ReapAction:
+    room_name: str
+    session_id: str | None
+    reason: str
+    action: str  # END or FLAG (reported, left alone)
+
+    def as_json(self) -> dict[str, str | None]:
+        d = asdict(self)
+        return {
+            "roomName": d["room_name"],
+            "sessionId": d["session_id"],
+            "reason": d["reason"],
+            "action": d["action"],
+        }
+
+
+def overdue(record: SessionRecord, at: datetime) -> bool:
+    started = record.started_at or record.created_at
+    return at - started > timedelta(seconds=record.max_duration_seconds)
+
+
+class Reaper:
+    def __init__(
+        self,
+        *,
+        settings: GatewaySettings,
+        db: Database,
+        store: SessionStore,
+        sessions: SessionService,
+        livekit: LiveKitRooms,
+    ) -> None:
+        self._settings = settings
+        self._db = db
+        self._store = store
+        self._sessions = sessions
+        self._livekit = livekit
+
+    async def plan(self) -> list[ReapAction]:
+        rooms = {r.name: r for r in await self._livekit.list_rooms()}
+        live = await self._store.live()
+        at = now()
+        actions = [a for s in live if (a := await self._judge(s, rooms.get(s.room_name), at))]
+        live_rooms = {s.room_name for s in live}
+        for name in sorted(set(rooms) - live_rooms):
+            record = await self._store.get_by_room(name)
+            if record is not None:
+                # Our record says it ended, yet LiveKit still runs the room: close it.
+                actions.append(ReapAction(name, record.id, "session_already_ended", END))
+            else:
+                action = END if self._settings.reap_orphan_rooms else FLAG
+                actions.append(ReapAction(name, None, "orphan", action))
+        return actions
+
+    async def _judge(
+        self, s: SessionRecord, room: LiveRoom | None, at: datetime
+    ) -> ReapAction | None:
+        age = at - (s.started_at or s.created_at)
+        if s.status == SessionStatus.STARTING:
+            # A start that never completed: the gateway died between its writes.
+            if age > timedelta(seconds=self._settings.stuck_start_seconds):
+                return ReapAction(s.room_name, s.id, EndReason.REAPED, END)
+            return None
+        if overdue(s, at):
+            return ReapAction(s.room_name, s.id, EndReason.MAX_DURATION, END)
+        if room is None:
+            if age > timedelta(seconds=self._settings.room_grace_seconds):
+                return ReapAction(s.room_name, s.id, EndReason.ROOM_FINISHED, END)
+            return None
+        join_limit = timedelta(seconds=self._settings.user_join_timeout_seconds)
+        if s.user_joined_at is None and age > join_limit:
+            return ReapAction(s.room_name, s.id, EndReason.USER_NEVER_JOINED, END)
+        grace = timedelta(seconds=self._settings.room_grace_seconds)
+        if (
+            room.num_participants < 2
+            and age > grace
+            and not await self._livekit.has_agent(room.name)
+        ):
+            return ReapAction(s.room_name, s.id, EndReason.AGENT_LEFT, END)
+        return None
+
+    async def run_once(self, *, dry_run: bool = False) -> list[ReapAction]:
+        actions = await self.plan()
+        if dry_run:
+            return actions
+        for action in actions:
+            if action.action != END:
+                continue
+            try:
+                if action.session_id is not None and action.reason != "session_already_ended":
+                    await self._sessions.end(action.room_name, reason=action.reason)
+                else:
+                    await self._livekit.delete_room(action.room_name)
+                log.info(
+                    "reaped",
+                    room=action.room_name,
+                    session_id=action.session_id,
+                    reason=action.reason,
+                )
+            except ApiError as exc:
+                log.warning("reap_failed", room=action.room_name, error=exc.message)
+        return actions
+
+    async def run_forever(self) -> None:
+        """Runs passes while this replica holds the reaper lock; tries for the lock otherwise."""
+        interval = self._settings.reaper_interval_seconds
+        while True:
+            try:
+                async with self._leadership() as still_leader:
+                    while await still_leader():
+                        try:
+                            await self.run_once()
+                        except ApiError as exc:
+                            log.warning("reaper_pass_failed", error=exc.message)
+                        await asyncio.sleep(interval)
+            except (ApiError, SQLAlchemyError, OSError) as exc:
+                log.warning("reaper_lock_failed", error=type(exc).__name__)
+            await asyncio.sleep(interval)
+
+    @contextlib.asynccontextmanager
+    async def _leadership(self) -> AsyncIterator[Callable[[], Awaitable[bool]]]:
+        """SQLite means one gateway process, always the leader. On PostgreSQL the lock lives as
+        long as its connection, so a replica that dies releases it without anyone's help."""
+
+        async def always() -> bool:
+            return True
+
+        async def never() -> bool:
+            return False
+
+        if self._db.is_sqlite:
+            yield always
+            return
+        async with self._db.engine.connect() as conn:
+            lock = text("SELECT pg_try_advisory_lock(:k)")
+            if not (await conn.execute(lock, {"k": REAPER_LOCK})).scalar():
+                yield never
+                return
+            log.info("reaper_leader")
+
+            async def held() -> bool:
+                try:
+                    await conn.execute(text("SELECT 1"))
+                    return True
+                except SQLAlchemyError:
+                    return False
+
+            yield held
