@@ -13,9 +13,11 @@ from livekit.agents import (
     Agent,
     AgentSession,
     AutoSubscribe,
+    CloseEvent,
     ConversationItemAddedEvent,
     JobContext,
     JobProcess,
+    MetricsCollectedEvent,
     room_io,
 )
 from pydantic import ValidationError
@@ -37,6 +39,34 @@ log = structlog.get_logger("agent_worker.session")
 VOICE_TRACK = "agent_voice"
 PREWARMED_VAD = "vad"
 PREWARMED_STT = "stt"
+# The timings `make bench` breaks voice-to-voice into; VAD metrics (one a second) are left out.
+_METRIC_FIELDS = (
+    "timestamp",
+    "duration",
+    "audio_duration",
+    "ttft",
+    "ttfb",
+    "end_of_utterance_delay",
+    "transcription_delay",
+    "on_user_turn_completed_delay",
+)
+
+
+def log_pipeline_metrics(ev: MetricsCollectedEvent) -> None:
+    metrics = ev.metrics
+    if metrics.type == "vad_metrics":
+        return
+    numbers = {
+        name: value
+        for name in _METRIC_FIELDS
+        if isinstance(value := getattr(metrics, name, None), int | float)
+    }
+    log.info(
+        "pipeline_metrics",
+        metric=metrics.type,
+        speech_id=getattr(metrics, "speech_id", None),
+        **numbers,
+    )
 
 
 def prewarm(proc: JobProcess) -> None:
@@ -103,6 +133,15 @@ async def run_session(ctx: JobContext, settings: WorkerSettings) -> None:
                 "spokenAt": datetime.fromtimestamp(item.created_at, UTC).isoformat(),
             }
         )
+
+    session.on("metrics_collected", log_pipeline_metrics)
+
+    @session.on("close")
+    def _on_close(ev: CloseEvent) -> None:
+        # The caller hung up (or the pipeline failed): leave, so the room empties and LiveKit
+        # closes it instead of keeping an agent talking to nobody.
+        log.info("session_closed", reason=str(ev.reason), error=str(ev.error) if ev.error else None)
+        ctx.shutdown(reason=f"session closed: {ev.reason}")
 
     await ctx.connect(auto_subscribe=AutoSubscribe.AUDIO_ONLY)
     await session.start(

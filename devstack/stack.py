@@ -59,6 +59,7 @@ class Stack:
     livekit: LiveKitServer = field(init=False)
     gateway: Process | None = None
     workers: list[Process] = field(default_factory=list)
+    _workers_started: int = 0
 
     def __post_init__(self) -> None:
         self.livekit = LiveKitServer(
@@ -111,8 +112,9 @@ class Stack:
         _wait_http(f"{self.gateway_url}/healthz", self.gateway, 30)
 
     def start_worker(self, timeout: float = 60) -> Process:
+        self._workers_started += 1
         worker = self._spawn(
-            f"worker{len(self.workers)}",
+            f"worker{self._workers_started - 1}",
             [sys.executable, "-m", "agent_worker", "start"],
             self.worker_env(),
         )

@@ -10,14 +10,15 @@ import asyncio
 import contextlib
 import time
 import wave
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from livekit import rtc
 
+T = TypeVar("T")
 SPEECH_RMS = 150.0  # int16 RMS, about -47 dBFS: clearly a voice
 SOUND_RMS = 20.0  # about -64 dBFS: quiet ambience, but far above digital silence
 TRANSCRIPTION_TOPIC = "lk.transcription"
@@ -82,6 +83,22 @@ class VoiceClient:
             if time.monotonic() > deadline:
                 raise AssertionError(f"timed out after {within}s waiting for {what}")
             await asyncio.sleep(0.02)
+
+    async def wait_for_async(
+        self,
+        fetch: Callable[[], Awaitable[T]],
+        predicate: Callable[[T], object],
+        within: float,
+        what: str,
+    ) -> T:
+        deadline = time.monotonic() + within
+        while True:
+            value = await fetch()
+            if predicate(value):
+                return value
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out after {within}s waiting for {what}: {value!r}")
+            await asyncio.sleep(0.1)
 
     async def wait_for_agent(self, within: float = 15) -> str:
         await self.wait_for(lambda: self.agent_identities, within, "the agent to join")

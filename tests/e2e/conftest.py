@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import secrets
 import subprocess
 from collections.abc import AsyncIterator, Iterator
@@ -11,17 +13,90 @@ from typing import Any
 import aiohttp
 import pytest
 import pytest_asyncio
+from aiohttp import web
 from livekit import api
 
+from devstack.ports import free_port
+from devstack.postgres import PostgresServer
 from devstack.stack import Stack
 from devstack.voice_client import VoiceClient
 
+WEBHOOK_SECRET = "whsec_" + secrets.token_urlsafe(24)
+
+
+class WebhookReceiver:
+    """An integration's endpoint, as a real HTTP server in the test process."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.received: list[tuple[dict[str, str], bytes]] = []
+        self._runner: web.AppRunner | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hooks/voicegw"
+
+    async def start(self) -> None:
+        async def hook(request: web.Request) -> web.Response:
+            self.received.append((dict(request.headers), await request.read()))
+            return web.json_response({"ok": True})
+
+        app = web.Application()
+        app.router.add_post("/hooks/voicegw", hook)
+        self._runner = web.AppRunner(app)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    def events(self, event_type: str, session_id: str) -> list[dict[str, Any]]:
+        out = []
+        for _headers, body in self.received:
+            event = json.loads(body)
+            if event["type"] == event_type and event["data"].get("sessionId") == session_id:
+                out.append(event)
+        return out
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def webhook_receiver() -> AsyncIterator[WebhookReceiver]:
+    receiver = WebhookReceiver()
+    await receiver.start()
+    yield receiver
+    await receiver.stop()
+
 
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def postgres() -> Iterator[PostgresServer]:
+    server = PostgresServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def stack(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    webhook_receiver: WebhookReceiver,
+) -> Iterator[Stack]:
+    """The whole stack, once on each store the gateway supports."""
+    database_url = None
+    if request.param == "postgresql":
+        database_url = request.getfixturevalue("postgres").url
     s = Stack(
         api_key=f"vgw_sk_{secrets.token_urlsafe(32)}",
-        log_dir=tmp_path_factory.mktemp("stack"),
+        log_dir=tmp_path_factory.mktemp(f"stack-{request.param}"),
+        database_url=database_url,
+        extra_gateway_env={
+            "VOICEGW_WEBHOOK_URLS": json.dumps([webhook_receiver.url]),
+            "VOICEGW_WEBHOOK_SECRET": WEBHOOK_SECRET,
+            "VOICEGW_WEBHOOK_ENDED_DELAY_SECONDS": "1",
+            "VOICEGW_REAPER_INTERVAL_SECONDS": "1",
+            "VOICEGW_ROOM_DEPARTURE_TIMEOUT_SECONDS": "2",
+        },
     )
     try:
         s.start()
@@ -80,6 +155,28 @@ class Gateway:
         status, payload, _ = await self.post("/v1/sessions/start", body)
         assert status == 201, payload
         return payload  # type: ignore[no-any-return]
+
+    async def get(self, path: str, *, key: str | None = "default") -> tuple[int, Any]:
+        headers = {"x-api-key": self.stack.api_key if key == "default" else key or ""}
+        async with self.http.get(self.stack.gateway_url + path, headers=headers) as resp:
+            return resp.status, await resp.json(content_type=None)
+
+    async def session(self, room_name: str) -> dict[str, Any]:
+        status, payload = await self.get(f"/v1/sessions/{room_name}")
+        assert status == 200, payload
+        return payload  # type: ignore[no-any-return]
+
+    async def wait_for_session(
+        self, room_name: str, predicate: Any, within: float, what: str
+    ) -> dict[str, Any]:
+        deadline = asyncio.get_running_loop().time() + within
+        while True:
+            record = await self.session(room_name)
+            if predicate(record):
+                return record
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"timed out waiting for {what}; last: {record}")
+            await asyncio.sleep(0.2)
 
     async def end(self, room_name: str) -> tuple[int, Any]:
         status, payload, _ = await self.post("/v1/sessions/end", {"roomName": room_name})

@@ -102,13 +102,13 @@ class Reaper:
         join_limit = timedelta(seconds=self._settings.user_join_timeout_seconds)
         if s.user_joined_at is None and age > join_limit:
             return ReapAction(s.room_name, s.id, EndReason.USER_NEVER_JOINED, END)
-        grace = timedelta(seconds=self._settings.room_grace_seconds)
-        if (
-            room.num_participants < 2
-            and age > grace
-            and not await self._livekit.has_agent(room.name)
-        ):
-            return ReapAction(s.room_name, s.id, EndReason.AGENT_LEFT, END)
+        # Fewer than two participants means the user or the agent is missing; only then is it
+        # worth asking LiveKit who is there.
+        agent_limit = timedelta(seconds=self._settings.agent_join_timeout_seconds)
+        if room.num_participants < 2 and age > agent_limit:
+            if not await self._livekit.has_agent(room.name):
+                reason = EndReason.AGENT_LEFT if s.agent_joined_at else EndReason.AGENT_NEVER_JOINED
+                return ReapAction(s.room_name, s.id, reason, END)
         return None
 
     async def run_once(self, *, dry_run: bool = False) -> list[ReapAction]:

@@ -1,0 +1,82 @@
+"""The order of store writes and LiveKit calls: whatever fails, nothing is left half-made."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.unit.conftest import OWNER
+from tests.unit.fakes import FakeLiveKit
+from voice_gateway.errors import AgentNotFound, InvalidRequest, LiveKitUnavailable
+from voice_gateway.services.sessions import SessionService
+
+pytestmark = pytest.mark.unit
+
+
+async def start(service: SessionService) -> str:
+    config = service.resolve_agent("demo", None)
+    started = await service.start(
+        principal=OWNER, agent_id="demo", user_identity=None, config=config
+    )
+    return started.record.room_name
+
+
+async def test_a_failed_dispatch_deletes_the_room_and_marks_the_session_failed(
+    service: SessionService, livekit: FakeLiveKit
+) -> None:
+    livekit.fail_on.add("dispatch the agent")
+    with pytest.raises(LiveKitUnavailable):
+        await start(service)
+    [created] = [room for call, room in livekit.calls if call == "create_room"]
+    assert ("delete_room", created) in livekit.calls
+    assert livekit.rooms == {}
+    record = await service.get(created)
+    assert (record.status, record.end_reason) == ("failed", "dispatch_failed")
+
+
+async def test_a_failed_room_creation_leaves_a_failed_record_and_nothing_else(
+    service: SessionService, livekit: FakeLiveKit
+) -> None:
+    livekit.fail_on.add("create the room")
+    with pytest.raises(LiveKitUnavailable):
+        await start(service)
+    [(_, room)] = livekit.calls
+    record = await service.get(room)
+    assert (record.status, record.end_reason) == ("failed", "livekit_unavailable")
+
+
+async def test_end_is_idempotent_and_keeps_the_first_reason(
+    service: SessionService, livekit: FakeLiveKit
+) -> None:
+    room = await start(service)
+    first = await service.end(room)
+    again = await service.end(room, reason="ops_ended")
+    assert first == again and first.end_reason == "client_ended"
+    assert [c for c in livekit.calls if c[0] == "delete_room"] == [("delete_room", room)]
+
+
+async def test_end_that_cannot_reach_livekit_keeps_the_session_live(
+    service: SessionService, livekit: FakeLiveKit
+) -> None:
+    room = await start(service)
+    livekit.fail_on.add("delete the room")
+    with pytest.raises(LiveKitUnavailable):
+        await service.end(room)
+    assert (await service.get(room)).status == "active"
+
+
+async def test_the_agent_leaving_a_caller_alone_ends_the_session(
+    service: SessionService, livekit: FakeLiveKit
+) -> None:
+    room = await start(service)
+    await service.participant_left(room, who="agent")
+    record = await service.get(room)
+    assert (record.status, record.end_reason) == ("ended", "agent_left")
+    assert room not in livekit.rooms
+
+
+def test_overrides_are_validated_against_the_agent_config(service: SessionService) -> None:
+    assert service.resolve_agent("demo", {"greeting": "Hi"}).greeting == "Hi"
+    with pytest.raises(InvalidRequest, match=r"agentConfig\.greting"):
+        service.resolve_agent("demo", {"greting": "typo"})
+    with pytest.raises(AgentNotFound):
+        service.resolve_agent("nobody", None)

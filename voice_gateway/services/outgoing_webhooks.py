@@ -1,0 +1,113 @@
+"""Outgoing webhooks for integrations: session.started and session.ended, signed and retried.
+
+Signature: `X-Voicegw-Signature: v1=<hex HMAC-SHA256(secret, "<timestamp>.<body>")>` with the
+timestamp in `X-Voicegw-Timestamp`; receivers should reject stale timestamps to stop replays.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import time
+from typing import Any
+
+import aiohttp
+import structlog
+
+from voice_gateway.config import GatewaySettings
+from voice_gateway.errors import ApiError
+from voice_gateway.schemas import SessionView, TranscriptSegmentView
+from voice_gateway.store.outbox import OutboundEvent, Outbox
+from voice_gateway.store.sessions import SessionStore
+
+log = structlog.get_logger("voice_gateway.outgoing_webhooks")
+
+SESSION_STARTED = "session.started"
+SESSION_ENDED = "session.ended"
+
+
+def sign(secret: str, timestamp: str, body: bytes) -> str:
+    mac = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
+    return "v1=" + mac.hexdigest()
+
+
+class WebhookSender:
+    def __init__(
+        self,
+        settings: GatewaySettings,
+        outbox: Outbox,
+        store: SessionStore,
+        http: aiohttp.ClientSession,
+    ) -> None:
+        self._settings = settings
+        self._outbox = outbox
+        self._store = store
+        self._http = http
+
+    async def enqueue(self, event_type: str, session_id: str) -> None:
+        # session.ended waits a moment: the worker's last transcript lines are still on their way.
+        delay = self._settings.webhook_ended_delay_seconds if event_type == SESSION_ENDED else 0
+        await self._outbox.enqueue(
+            event_type, session_id, list(self._settings.webhook_urls), delay_seconds=delay
+        )
+
+    async def run_forever(self) -> None:
+        while True:
+            try:
+                events = await self._outbox.claim_due(
+                    limit=20, lease_seconds=30, max_attempts=self._settings.webhook_max_attempts
+                )
+                await asyncio.gather(*(self._deliver(e) for e in events))
+            except ApiError as exc:
+                log.warning("webhook_pass_failed", error=exc.message)
+                events = []
+            if not events:
+                await asyncio.sleep(self._settings.webhook_poll_seconds)
+
+    async def _payload(self, event: OutboundEvent) -> dict[str, Any]:
+        record = await self._store.get_by_id(event.session_id)
+        data: dict[str, Any] = SessionView.of(record, detail=True).dump() if record else {}
+        if event.event_type == SESSION_ENDED and record is not None:
+            data["transcript"] = [
+                TranscriptSegmentView(speaker=s.speaker, text=s.text, spoken_at=s.spoken_at).dump()
+                for s in await self._store.transcript(record.id)
+            ]
+        return {
+            "id": event.id,
+            "type": event.event_type,
+            "createdAt": event.created_at.isoformat(),
+            "data": data,
+        }
+
+    async def _deliver(self, event: OutboundEvent) -> None:
+        body = json.dumps(await self._payload(event)).encode()
+        timestamp = str(int(time.time()))
+        headers = {
+            "Content-Type": "application/json",
+            "X-Voicegw-Event": event.event_type,
+            "X-Voicegw-Delivery": event.id,
+            "X-Voicegw-Timestamp": timestamp,
+        }
+        secret = self._settings.webhook_secret
+        if secret is not None:
+            headers["X-Voicegw-Signature"] = sign(secret.get_secret_value(), timestamp, body)
+        bound = log.bind(
+            event_id=event.id, event_type=event.event_type, session_id=event.session_id
+        )
+        try:
+            async with self._http.post(
+                event.url, data=body, headers=headers, timeout=aiohttp.ClientTimeout(total=10)
+            ) as resp:
+                if 200 <= resp.status < 300:
+                    await self._outbox.delivered(event.id)
+                    bound.info("webhook_delivered", status=resp.status)
+                    return
+                error = f"HTTP {resp.status}"
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            error = type(exc).__name__
+        attempts = event.attempts + 1
+        retry_in = min(300.0, 2.0**attempts)
+        await self._outbox.failed(event.id, attempts=attempts, retry_in=retry_in, error=error)
+        bound.warning("webhook_failed", attempts=attempts, error=error, retry_in=retry_in)
