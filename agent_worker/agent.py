@@ -41,7 +41,6 @@ PREWARMED_VAD = "vad"
 PREWARMED_STT = "stt"
 # The timings `make bench` breaks voice-to-voice into; VAD metrics (one a second) are left out.
 _METRIC_FIELDS = (
-    "timestamp",
     "duration",
     "audio_duration",
     "ttft",

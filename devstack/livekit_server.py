@@ -73,7 +73,9 @@ class LiveKitServer:
             "turn": {"enabled": False},
             "keys": {self.api_key: self.api_secret},
             "logging": {"level": "info", "json": True},
-            "room": {"empty_timeout": 30, "departure_timeout": 5},
+            # Rooms exist only when the gateway creates them: a late agent joining a room that
+            # was just ended must not bring it back.
+            "room": {"auto_create": False, "empty_timeout": 30, "departure_timeout": 5},
         }
         if self.webhook_urls:
             conf["webhook"] = {"api_key": self.api_key, "urls": self.webhook_urls}

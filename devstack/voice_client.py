@@ -173,6 +173,12 @@ class VoiceClient:
 
     async def _listen(self, track: rtc.Track, stats: TrackAudio) -> None:
         stream = rtc.AudioStream(track, sample_rate=48000, num_channels=1)
+        try:
+            await self._measure(stream, stats)
+        finally:
+            await stream.aclose()
+
+    async def _measure(self, stream: rtc.AudioStream, stats: TrackAudio) -> None:
         async for event in stream:
             samples = np.frombuffer(event.frame.data, dtype=np.int16).astype(np.float32)
             stats.frames += 1

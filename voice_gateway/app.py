@@ -11,10 +11,14 @@ from aiohttp import web
 
 from voice_gateway.catalogue import AgentCatalogue
 from voice_gateway.config import GatewaySettings
+from voice_gateway.cors import cors_middleware
 from voice_gateway.middlewares import error_middleware
-from voice_gateway.routes import health, internal, ops, reads, sessions, webhooks
-from voice_gateway.services.keys import KeyService
+from voice_gateway.routes import health, internal, keys, ops, reads, sessions, webhooks
+from voice_gateway.services.audit import SessionAudit
+from voice_gateway.services.keys import KeyService, default_limits
+from voice_gateway.services.limits import StartLimiter
 from voice_gateway.services.livekit import LiveKitRooms
+from voice_gateway.services.outgoing_webhooks import WebhookSender
 from voice_gateway.services.reaper import Reaper
 from voice_gateway.services.sessions import SessionService
 from voice_gateway.state import (
@@ -26,13 +30,18 @@ from voice_gateway.state import (
     SESSIONS,
     SETTINGS,
 )
+from voice_gateway.store.audit import AuditStore
 from voice_gateway.store.database import Database
 from voice_gateway.store.keys import KeyStore
+from voice_gateway.store.limits import RateCounterStore
+from voice_gateway.store.outbox import Outbox
 from voice_gateway.store.sessions import SessionStore
 
 
 def create_app(settings: GatewaySettings) -> web.Application:
-    app = web.Application(middlewares=[error_middleware], client_max_size=settings.max_body_bytes)
+    app = web.Application(
+        middlewares=[error_middleware, cors_middleware], client_max_size=settings.max_body_bytes
+    )
     app[SETTINGS] = settings
     # Loaded here, not lazily: a broken catalogue fails the start, not a request.
     catalogue = AgentCatalogue.load(settings.agents_file)
@@ -42,7 +51,9 @@ def create_app(settings: GatewaySettings) -> web.Application:
         await db.migrate()
         http = aiohttp.ClientSession()
         livekit = LiveKitRooms(settings, http)
-        keys = KeyService(KeyStore(db))
+        keys = KeyService(
+            KeyStore(db), defaults=default_limits(settings), known_agents=catalogue.ids()
+        )
         if settings.bootstrap_api_key is not None:
             await keys.ensure_bootstrap_key(settings.bootstrap_api_key.get_secret_value())
         store = SessionStore(db)
@@ -50,15 +61,26 @@ def create_app(settings: GatewaySettings) -> web.Application:
         app[KEYS] = keys
         app[LIVEKIT] = livekit
         app[SESSION_STORE] = store
-        sessions = SessionService(
-            settings=settings, catalogue=catalogue, store=store, livekit=livekit
+        events = WebhookSender(settings, Outbox(db), store, http)
+        session_service = SessionService(
+            settings=settings,
+            catalogue=catalogue,
+            store=store,
+            livekit=livekit,
+            events=events,
+            limiter=StartLimiter(RateCounterStore(db)),
+            audit=SessionAudit(AuditStore(db)),
         )
-        app[SESSIONS] = sessions
-        reaper = Reaper(settings=settings, db=db, store=store, sessions=sessions, livekit=livekit)
+        app[SESSIONS] = session_service
+        reaper = Reaper(
+            settings=settings, db=db, store=store, sessions=session_service, livekit=livekit
+        )
         app[REAPER] = reaper
         tasks = []
         if settings.reaper_enabled:
             tasks.append(asyncio.create_task(reaper.run_forever(), name="reaper"))
+        if settings.webhook_urls:
+            tasks.append(asyncio.create_task(events.run_forever(), name="outgoing-webhooks"))
         yield
         for task in tasks:
             task.cancel()
@@ -75,4 +97,5 @@ def create_app(settings: GatewaySettings) -> web.Application:
     app.add_routes(ops.routes)
     app.add_routes(internal.routes)
     app.add_routes(webhooks.routes)
+    app.add_routes(keys.routes)
     return app

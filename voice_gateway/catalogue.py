@@ -18,9 +18,20 @@ class CatalogueError(Exception):
     pass
 
 
+# What a publishable key (a browser) may override unless the agent lists its own
+# `publishableOverrides`; instructions are left out so a web page cannot rewrite the prompt.
+DEFAULT_PUBLISHABLE_OVERRIDES = ("greeting", "language", "voice")
+_OVERRIDABLE = frozenset(f.alias or name for name, f in AgentConfig.model_fields.items())
+
+
 class AgentCatalogue:
-    def __init__(self, agents: dict[str, AgentConfig]) -> None:
+    def __init__(
+        self,
+        agents: dict[str, AgentConfig],
+        publishable_overrides: dict[str, frozenset[str]] | None = None,
+    ) -> None:
         self._agents = agents
+        self._publishable_overrides = publishable_overrides or {}
 
     @classmethod
     def load(cls, path: Path) -> AgentCatalogue:
@@ -28,17 +39,41 @@ class AgentCatalogue:
         if not isinstance(raw, dict) or not isinstance(raw.get("agents"), dict):
             raise CatalogueError(f"{path}: expected a mapping with an 'agents' mapping")
         agents: dict[str, AgentConfig] = {}
+        overrides: dict[str, frozenset[str]] = {}
         for agent_id, body in raw["agents"].items():
             if not AGENT_ID_RE.match(str(agent_id)):
                 raise CatalogueError(f"{path}: invalid agent id {agent_id!r}")
+            if body is not None and not isinstance(body, dict):
+                raise CatalogueError(f"{path}: agent {agent_id!r}: expected a mapping")
+            body = dict(body or {})
+            overrides[str(agent_id)] = _publishable_overrides(
+                path, agent_id, body.pop("publishableOverrides", None)
+            )
             try:
-                agents[str(agent_id)] = AgentConfig.model_validate(body or {})
+                agents[str(agent_id)] = AgentConfig.model_validate(body)
             except ValidationError as exc:
                 raise CatalogueError(f"{path}: agent {agent_id!r}: {exc}") from None
-        return cls(agents)
+        return cls(agents, overrides)
 
     def get(self, agent_id: str) -> AgentConfig | None:
         return self._agents.get(agent_id)
 
+    def publishable_overrides(self, agent_id: str) -> frozenset[str]:
+        """The agentConfig fields (camelCase) a publishable key may set for this agent."""
+        return self._publishable_overrides.get(agent_id, frozenset(DEFAULT_PUBLISHABLE_OVERRIDES))
+
     def ids(self) -> list[str]:
         return sorted(self._agents)
+
+
+def _publishable_overrides(path: Path, agent_id: object, value: Any) -> frozenset[str]:
+    if value is None:
+        return frozenset(DEFAULT_PUBLISHABLE_OVERRIDES)
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise CatalogueError(f"{path}: agent {agent_id!r}: publishableOverrides must be a list")
+    unknown = sorted(set(value) - _OVERRIDABLE)
+    if unknown:
+        raise CatalogueError(
+            f"{path}: agent {agent_id!r}: publishableOverrides names unknown fields {unknown}"
+        )
+    return frozenset(value)

@@ -45,15 +45,29 @@ class GatewaySettings(BaseSettings):
     # The first owner key of a fresh install; stored as a hash, never kept or logged in clear.
     bootstrap_api_key: SecretStr | None = None
 
+    # Limits of a key whose creator names none (services/limits.py); the bootstrap key has none.
+    key_rate_limit_per_minute: int = Field(default=60, ge=1)
+    key_rate_limit_window_seconds: int = Field(default=60, ge=1, le=3600)
+    key_max_concurrent_sessions: int = Field(default=10, ge=1)
+
     # The reaper (services/reaper.py): how often it looks, and what it allows.
     reaper_enabled: bool = True
     reaper_interval_seconds: float = Field(default=5.0, gt=0)
     user_join_timeout_seconds: int = Field(default=120, ge=5)
     room_grace_seconds: int = Field(default=15, ge=0)
+    # A dispatch no worker took (none registered, all full) must not leave the caller waiting.
+    agent_join_timeout_seconds: int = Field(default=30, ge=5)
     stuck_start_seconds: int = Field(default=60, ge=5)
     # Rooms in LiveKit with no session record are flagged in /v1/ops/rooms; deleting them on
     # sight is opt-in, since other applications may share the LiveKit server.
     reap_orphan_rooms: bool = False
+
+    # Outgoing webhooks (services/outgoing_webhooks.py): where session.started/ended go.
+    webhook_urls: list[str] = Field(default_factory=list)
+    webhook_secret: SecretStr | None = None
+    webhook_ended_delay_seconds: float = Field(default=2.0, ge=0)
+    webhook_max_attempts: int = Field(default=10, ge=1)
+    webhook_poll_seconds: float = Field(default=0.5, gt=0)
 
     log_level: str = "INFO"
 

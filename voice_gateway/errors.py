@@ -53,12 +53,20 @@ class SessionNotFound(ApiError):
     status, code = 404, "session_not_found"
 
 
+class KeyNotFound(ApiError):
+    status, code = 404, "key_not_found"
+
+
 class NotFound(ApiError):
     status, code = 404, "not_found"
 
 
 class MethodNotAllowed(ApiError):
     status, code = 405, "method_not_allowed"
+
+
+class KeyRevoked(ApiError):
+    status, code = 409, "key_revoked"
 
 
 class PayloadTooLarge(ApiError):

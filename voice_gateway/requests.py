@@ -39,6 +39,7 @@ async def authenticate(request: web.Request, scope: str) -> Principal:
         raise MissingApiKey("send your API key in the x-api-key header")
     principal = await request.app[KEYS].authenticate(value)
     principal.require(scope)
+    principal.require_origin(request.headers.get("Origin"))
     return principal
 
 

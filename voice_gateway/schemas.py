@@ -116,3 +116,6 @@ class TranscriptSegmentView(_Out):
     speaker: str
     text: str
     spoken_at: datetime
+
+    def dump(self) -> dict[str, Any]:
+        return self.model_dump(by_alias=True, mode="json")

@@ -55,6 +55,10 @@ try:
 except Exception as e:
     reply({"error": f"{type(e).__name__}: {e}"})
     sys.exit(1)
+# the first utterance a decoder sees can come out differently from later identical ones
+decoder.start_utt()
+decoder.process_raw(bytes(16000), full_utt=True)
+decoder.end_utt()
 reply({"ready": True})
 stdin = sys.stdin.buffer
 while True:

@@ -210,7 +210,9 @@ async def test_pocketsphinx_prewarm_does_not_block_and_decoding_keeps_the_loop_f
     assert time.perf_counter() - started < 0.05  # the model loads in the background
 
     text = "hello world, what are your opening hours and where are you located"
-    audio = rtc.combine_audio_frames(await _synthesize(EspeakTTS(), text))
+    # already 16 kHz, so every request decodes identical PCM: rtc.AudioResampler dithers its
+    # int16 output, and on a sentence this long +-1 LSB can change a word of the transcript
+    audio = rtc.combine_audio_frames(await _synthesize(EspeakTTS(sample_rate=16000), text))
     gaps: list[float] = []
 
     async def tick() -> None:

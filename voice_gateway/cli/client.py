@@ -7,7 +7,7 @@ import os
 import urllib.error
 import urllib.parse
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -18,7 +18,7 @@ class CliError(Exception):
 @dataclass
 class ApiClient:
     base_url: str
-    api_key: str
+    api_key: str = field(repr=False)
 
     @classmethod
     def from_env(cls, url: str | None) -> ApiClient:

@@ -23,13 +23,14 @@ routes = web.RouteTableDef()
 @routes.post("/v1/sessions/start")
 async def start_session(request: web.Request) -> web.Response:
     principal = await authenticate(request, "sessions:write")
+    await request.app[SESSIONS].check_rate(principal)
     body = await read_body(request, StartSessionRequest)
     if body.agent_config is not None:
         size = len(json.dumps(body.agent_config).encode())
         if size > MAX_AGENT_CONFIG_BYTES:
             raise PayloadTooLarge(f"agentConfig is over {MAX_AGENT_CONFIG_BYTES} bytes")
     sessions = request.app[SESSIONS]
-    config = sessions.resolve_agent(body.agent_id, body.agent_config)
+    config = sessions.resolve_agent(body.agent_id, body.agent_config, principal=principal)
     started = await sessions.start(
         principal=principal,
         agent_id=body.agent_id,
@@ -52,7 +53,7 @@ async def start_session(request: web.Request) -> web.Response:
 
 @routes.post("/v1/sessions/end")
 async def end_session(request: web.Request) -> web.Response:
-    await authenticate(request, "sessions:write")
+    principal = await authenticate(request, "sessions:write")
     body = await read_body(request, EndSessionRequest)
-    record = await request.app[SESSIONS].end(body.room_name)
+    record = await request.app[SESSIONS].end(body.room_name, actor=principal)
     return web.json_response(SessionView.of(record).model_dump(by_alias=True, mode="json"))

@@ -14,9 +14,13 @@ from agent_worker.agent_config import AgentConfig, DispatchMetadata
 from voice_gateway.catalogue import AgentCatalogue
 from voice_gateway.config import GatewaySettings
 from voice_gateway.errors import AgentNotFound, InvalidRequest, LiveKitUnavailable, SessionNotFound
+from voice_gateway.services.audit import SessionAudit
 from voice_gateway.services.keys import Principal
+from voice_gateway.services.limits import StartLimiter, live_cap_error
 from voice_gateway.services.livekit import LiveKitRooms
+from voice_gateway.services.outgoing_webhooks import SESSION_ENDED, SESSION_STARTED, WebhookSender
 from voice_gateway.store.database import now
+from voice_gateway.store.limits import LiveCapReached
 from voice_gateway.store.models import EndReason, SessionRecord, SessionStatus
 from voice_gateway.store.sessions import SessionStore
 
@@ -41,22 +45,40 @@ class SessionService:
         catalogue: AgentCatalogue,
         store: SessionStore,
         livekit: LiveKitRooms,
+        events: WebhookSender | None = None,
+        limiter: StartLimiter | None = None,
+        audit: SessionAudit | None = None,
     ) -> None:
+        self._limiter = limiter
+        self._audit = audit
+        self._events = events
         self._settings = settings
         self._catalogue = catalogue
         self._store = store
         self._livekit = livekit
 
-    def resolve_agent(self, agent_id: str, overrides: dict[str, Any] | None) -> AgentConfig:
+    def resolve_agent(
+        self, agent_id: str, overrides: dict[str, Any] | None, *, principal: Principal | None = None
+    ) -> AgentConfig:
+        if principal is not None:
+            principal.require_agent(agent_id)
         base = self._catalogue.get(agent_id)
         if base is None:
             raise AgentNotFound(f"no agent with id {agent_id!r}")
         if not overrides:
             return base
+        if principal is not None:
+            principal.require_overrides(overrides, self._catalogue.publishable_overrides(agent_id))
         try:
             return base.with_overrides(overrides)
         except ValidationError as exc:
             raise InvalidRequest(_describe(exc, prefix="agentConfig")) from None
+
+    async def check_rate(self, principal: Principal) -> None:
+        """Counts one start request against the key's rate limit (429 when over it); called
+        before the body is read, so malformed and refused requests count too."""
+        if self._limiter is not None:
+            await self._limiter.check_rate(principal)
 
     async def start(
         self,
@@ -70,16 +92,21 @@ class SessionService:
         room_name = f"vgw-{agent_id}-{secrets.token_hex(6)}"
         identity = user_identity or f"user-{secrets.token_hex(6)}"
         bound = log.bind(session_id=session_id, room=room_name, agent_id=agent_id)
-
-        record = await self._store.create(
-            session_id=session_id,
-            room_name=room_name,
-            agent_id=agent_id,
-            user_identity=identity,
-            api_key_id=principal.key_id,
-            agent_config=config.model_dump(by_alias=True, mode="json"),
-            max_duration_seconds=config.max_duration_seconds,
-        )
+        principal.require_agent(agent_id)
+        cap = principal.limits.max_concurrent_sessions
+        try:
+            record = await self._store.create(
+                session_id=session_id,
+                room_name=room_name,
+                agent_id=agent_id,
+                user_identity=identity,
+                api_key_id=principal.key_id,
+                agent_config=config.model_dump(by_alias=True, mode="json"),
+                max_duration_seconds=config.max_duration_seconds,
+                live_cap=cap,
+            )
+        except LiveCapReached:
+            raise live_cap_error(cap or 0) from None
         try:
             await self._livekit.create_room(room_name, metadata={"sessionId": session_id})
         except LiveKitUnavailable as exc:
@@ -113,6 +140,10 @@ class SessionService:
         token = self._livekit.user_token(room=room_name, identity=identity)
         record = await self._store.mark_active(session_id)
         bound.info("session_started", user_identity=identity)
+        if self._audit is not None:
+            await self._audit.started(record)
+        if self._events is not None:
+            await self._events.enqueue(SESSION_STARTED, session_id)
         return StartedSession(
             record=record,
             user_token=token,
@@ -120,40 +151,37 @@ class SessionService:
             expires_at=now() + timedelta(seconds=self._settings.token_ttl_seconds),
         )
 
-    async def end(self, room_name: str, *, reason: str = EndReason.CLIENT_ENDED) -> SessionRecord:
+    async def end(
+        self,
+        room_name: str,
+        *,
+        reason: str = EndReason.CLIENT_ENDED,
+        actor: Principal | None = None,
+    ) -> SessionRecord:
         """Idempotent: ending an ended session answers the record as it was first ended."""
         record = await self.get(room_name)
-        if record.is_over:
-            return record
-        bound = log.bind(session_id=record.id, room=room_name, agent_id=record.agent_id)
-        deleted = await self._livekit.delete_room(room_name)
-        ended = await self._store.finish(record.id, status=SessionStatus.ENDED, reason=reason)
-        bound.info("session_ended", reason=ended.end_reason, room_existed=deleted)
-        return ended
+        if actor is not None:
+            actor.require_may_end(record.api_key_id)
+        return await self._close(
+            record,
+            status=SessionStatus.ENDED,
+            reason=reason,
+            actor_key_id=actor.key_id if actor else None,
+        )
 
     async def fail(self, room_name: str, *, reason: str, error: str) -> SessionRecord:
         """The agent cannot run this session: close the room so the user is not left in silence."""
         record = await self.get(room_name)
-        if record.is_over:
-            return record
-        bound = log.bind(session_id=record.id, room=room_name, agent_id=record.agent_id)
-        await self._livekit.delete_room(room_name)
-        failed = await self._store.finish(
-            record.id, status=SessionStatus.FAILED, reason=reason, error=error
-        )
-        bound.warning("session_failed", reason=reason, error=error)
-        return failed
+        return await self._close(record, status=SessionStatus.FAILED, reason=reason, error=error)
 
     async def room_finished(self, room_name: str) -> SessionRecord | None:
         """LiveKit closed the room (everyone left, or it was deleted): the session is over."""
         record = await self._store.get_by_room(room_name)
-        if record is None or record.is_over:
-            return record
-        ended = await self._store.finish(
-            record.id, status=SessionStatus.ENDED, reason=EndReason.ROOM_FINISHED
+        if record is None:
+            return None
+        return await self._close(
+            record, status=SessionStatus.ENDED, reason=EndReason.ROOM_FINISHED, delete_room=False
         )
-        log.info("session_ended", session_id=record.id, room=room_name, reason=ended.end_reason)
-        return ended
 
     async def participant_joined(self, room_name: str, *, who: str, at: datetime) -> None:
         record = await self._store.get_by_room(room_name)
@@ -168,11 +196,36 @@ class SessionService:
             return
         if not await self._livekit.has_users(room_name):
             return  # the caller left first; LiveKit's room_finished ends the session
-        await self._livekit.delete_room(room_name)
-        ended = await self._store.finish(
-            record.id, status=SessionStatus.ENDED, reason=EndReason.AGENT_LEFT
+        await self._close(record, status=SessionStatus.ENDED, reason=EndReason.AGENT_LEFT)
+
+    async def _close(
+        self,
+        record: SessionRecord,
+        *,
+        status: SessionStatus,
+        reason: str,
+        error: str | None = None,
+        delete_room: bool = True,
+        actor_key_id: str | None = None,
+    ) -> SessionRecord:
+        """Every way a session ends comes through here: room first, then the record, then the
+        session.ended event, so a failure to delete leaves the session live for a retry."""
+        if record.is_over:
+            return record
+        bound = log.bind(session_id=record.id, room=record.room_name, agent_id=record.agent_id)
+        room_existed = await self._livekit.delete_room(record.room_name) if delete_room else False
+        closed, changed = await self._store.finish(
+            record.id, status=status, reason=reason, error=error
         )
-        log.warning("session_ended", session_id=record.id, room=room_name, reason=ended.end_reason)
+        if changed:
+            bound.info(
+                "session_ended", status=status.value, reason=reason, room_existed=room_existed
+            )
+            if self._audit is not None:
+                await self._audit.ended(closed, actor_key_id=actor_key_id)
+            if self._events is not None and closed.started_at is not None:
+                await self._events.enqueue(SESSION_ENDED, record.id)
+        return closed
 
     async def get(self, room_name: str) -> SessionRecord:
         record = await self._store.get_by_room(room_name)

@@ -7,10 +7,12 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Row, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
+from voice_gateway.store.audit import AuditEntry, write_audit
 from voice_gateway.store.database import Database, now, utc
 from voice_gateway.store.models import ApiKeyRecord
-from voice_gateway.store.tables import api_keys
+from voice_gateway.store.tables import api_key_retired_hashes, api_keys
 
 
 class KeyStore:
@@ -29,6 +31,10 @@ class KeyStore:
         agent_ids: Sequence[str] = (),
         allowed_origins: Sequence[str] = (),
         expires_at: datetime | None = None,
+        rate_limit_per_minute: int | None = None,
+        rate_limit_window_seconds: int | None = None,
+        max_concurrent_sessions: int | None = None,
+        audit: AuditEntry | None = None,
     ) -> ApiKeyRecord:
         async with self._db.connect() as conn:
             await conn.execute(
@@ -43,8 +49,13 @@ class KeyStore:
                     allowed_origins=list(allowed_origins),
                     created_at=now(),
                     expires_at=expires_at,
+                    rate_limit_per_minute=rate_limit_per_minute,
+                    rate_limit_window_seconds=rate_limit_window_seconds,
+                    max_concurrent_sessions=max_concurrent_sessions,
                 )
             )
+            if audit is not None:
+                await write_audit(conn, audit)
             row = (await conn.execute(select(api_keys).where(api_keys.c.id == key_id))).one()
         return _to_record(row)
 
@@ -55,11 +66,91 @@ class KeyStore:
             ).one_or_none()
         return _to_record(row) if row else None
 
+    async def get(self, key_id: str) -> ApiKeyRecord | None:
+        async with self._db.connect() as conn:
+            return await _get(conn, key_id)
+
+    async def list_all(self) -> list[ApiKeyRecord]:
+        async with self._db.connect() as conn:
+            rows = (
+                await conn.execute(select(api_keys).order_by(api_keys.c.created_at, api_keys.c.id))
+            ).all()
+        return [_to_record(r) for r in rows]
+
+    async def list_publishable(self) -> list[ApiKeyRecord]:
+        async with self._db.connect() as conn:
+            rows = (
+                await conn.execute(
+                    select(api_keys).where(
+                        api_keys.c.kind == "publishable", api_keys.c.revoked_at.is_(None)
+                    )
+                )
+            ).all()
+        return [_to_record(r) for r in rows]
+
+    async def is_retired(self, key_hash: str) -> bool:
+        async with self._db.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(api_key_retired_hashes.c.key_id).where(
+                        api_key_retired_hashes.c.key_hash == key_hash
+                    )
+                )
+            ).one_or_none()
+        return row is not None
+
     async def touch(self, key_id: str) -> None:
         async with self._db.connect() as conn:
             await conn.execute(
                 update(api_keys).where(api_keys.c.id == key_id).values(last_used_at=now())
             )
+
+    async def revoke(self, key_id: str, *, audit: AuditEntry) -> ApiKeyRecord | None:
+        """Idempotent: a key already revoked keeps its first revocation time and audit row."""
+        async with self._db.connect() as conn:
+            result = await conn.execute(
+                update(api_keys)
+                .where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None))
+                .values(revoked_at=now())
+            )
+            if result.rowcount:
+                await write_audit(conn, audit)
+            return await _get(conn, key_id)
+
+    async def rotate(
+        self, key_id: str, *, new_hash: str, new_prefix: str, audit: AuditEntry
+    ) -> ApiKeyRecord | None:
+        """Swaps the hash in one transaction: the old value stops at commit, the id stays.
+
+        A revoked key is answered unchanged (revoked_at set) and not rotated.
+        """
+        async with self._db.connect() as conn:
+            # The UPDATE first takes the row lock, so concurrent rotations of one key take turns.
+            locked = await conn.execute(
+                update(api_keys)
+                .where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None))
+                .values(rotated_at=now())
+            )
+            current = await _get(conn, key_id)
+            if current is None or not locked.rowcount:
+                return current
+            await conn.execute(
+                insert(api_key_retired_hashes).values(
+                    key_hash=current.key_hash, key_id=key_id, retired_at=now()
+                )
+            )
+            await conn.execute(
+                update(api_keys)
+                .where(api_keys.c.id == key_id)
+                .values(key_hash=new_hash, prefix=new_prefix)
+            )
+            await write_audit(conn, audit)
+            return await _get(conn, key_id)
+
+
+async def _get(conn: AsyncConnection, key_id: str) -> ApiKeyRecord | None:
+    row = (await conn.execute(select(api_keys).where(api_keys.c.id == key_id))).one_or_none()
+    return _to_record(row) if row else None
 
 
 def _to_record(row: Row[Any]) -> ApiKeyRecord:
@@ -76,4 +167,8 @@ def _to_record(row: Row[Any]) -> ApiKeyRecord:
         last_used_at=utc(row.last_used_at),
         expires_at=utc(row.expires_at),
         revoked_at=utc(row.revoked_at),
+        rate_limit_per_minute=row.rate_limit_per_minute,
+        rate_limit_window_seconds=row.rate_limit_window_seconds,
+        max_concurrent_sessions=row.max_concurrent_sessions,
+        rotated_at=utc(row.rotated_at),
     )

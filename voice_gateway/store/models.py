@@ -25,6 +25,7 @@ class EndReason(enum.StrEnum):
     DISPATCH_FAILED = "dispatch_failed"
     AGENT_FAILED = "agent_failed"
     AGENT_LEFT = "agent_left"
+    AGENT_NEVER_JOINED = "agent_never_joined"
     USER_NEVER_JOINED = "user_never_joined"
 
 
@@ -73,3 +74,7 @@ class ApiKeyRecord:
     last_used_at: datetime | None
     expires_at: datetime | None
     revoked_at: datetime | None
+    rate_limit_per_minute: int | None = None
+    rate_limit_window_seconds: int | None = None
+    max_concurrent_sessions: int | None = None
+    rotated_at: datetime | None = None

@@ -11,6 +11,7 @@ from sqlalchemy import Row, and_, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from voice_gateway.store.database import Database, now, utc
+from voice_gateway.store.limits import hold_live_slot
 from voice_gateway.store.models import SessionRecord, SessionStatus, TranscriptSegment
 from voice_gateway.store.tables import sessions, transcript_segments
 
@@ -41,7 +42,10 @@ class SessionStore:
         api_key_id: str | None,
         agent_config: dict[str, Any],
         max_duration_seconds: int,
+        live_cap: int | None = None,
     ) -> SessionRecord:
+        """With `live_cap`, raises LiveCapReached when the key already has that many live
+        sessions; the count and the insert share one transaction (see store/limits.py)."""
         values = {
             "id": session_id,
             "room_name": room_name,
@@ -54,9 +58,18 @@ class SessionStore:
             "created_at": now(),
         }
         async with self._db.connect() as conn:
+            if live_cap is not None and api_key_id is not None:
+                await hold_live_slot(conn, api_key_id, live_cap)
             await conn.execute(insert(sessions).values(**values))
             row = (await conn.execute(select(sessions).where(sessions.c.id == session_id))).one()
         return _to_record(row)
+
+    async def get_by_id(self, session_id: str) -> SessionRecord | None:
+        async with self._db.connect() as conn:
+            row = (
+                await conn.execute(select(sessions).where(sessions.c.id == session_id))
+            ).one_or_none()
+        return _to_record(row) if row else None
 
     async def get_by_room(self, room_name: str) -> SessionRecord | None:
         async with self._db.connect() as conn:
@@ -66,11 +79,12 @@ class SessionStore:
         return _to_record(row) if row else None
 
     async def mark_active(self, session_id: str) -> SessionRecord:
-        return await self._transition(
+        record, _ = await self._transition(
             session_id,
             from_status=(SessionStatus.STARTING,),
             values={"status": SessionStatus.ACTIVE.value, "started_at": now()},
         )
+        return record
 
     async def finish(
         self,
@@ -79,8 +93,9 @@ class SessionStore:
         status: SessionStatus,
         reason: str,
         error: str | None = None,
-    ) -> SessionRecord:
-        """Ends a live session once; one already over keeps its first end (first writer wins)."""
+    ) -> tuple[SessionRecord, bool]:
+        """Ends a live session once; one already over keeps its first end (first writer wins).
+        The flag says whether this call was the one that ended it."""
         return await self._transition(
             session_id,
             from_status=(SessionStatus.STARTING, SessionStatus.ACTIVE),
@@ -182,9 +197,9 @@ class SessionStore:
         *,
         from_status: tuple[SessionStatus, ...],
         values: dict[str, Any],
-    ) -> SessionRecord:
+    ) -> tuple[SessionRecord, bool]:
         async with self._db.connect() as conn:
-            await conn.execute(
+            result = await conn.execute(
                 update(sessions)
                 .where(
                     sessions.c.id == session_id,
@@ -193,7 +208,7 @@ class SessionStore:
                 .values(**values)
             )
             row = (await conn.execute(select(sessions).where(sessions.c.id == session_id))).one()
-        return _to_record(row)
+        return _to_record(row), result.rowcount == 1
 
 
 def _to_record(row: Row[Any]) -> SessionRecord:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Column,
     DateTime,
     ForeignKey,
@@ -67,4 +68,64 @@ api_keys = Table(
     Column("last_used_at", DateTime(timezone=True)),
     Column("expires_at", DateTime(timezone=True)),
     Column("revoked_at", DateTime(timezone=True)),
+    # 0002: limits (NULL: unlimited, as for the bootstrap owner key) and the last rotation.
+    Column("rate_limit_per_minute", Integer),
+    Column("rate_limit_window_seconds", Integer),
+    Column("max_concurrent_sessions", Integer),
+    Column("rotated_at", DateTime(timezone=True)),
+)
+
+# Hashes a rotation replaced: the bootstrap setting must not bring a rotated value back to life.
+api_key_retired_hashes = Table(
+    "api_key_retired_hashes",
+    metadata,
+    Column("key_hash", String(64), primary_key=True),
+    Column("key_id", String(40), nullable=False),
+    Column("retired_at", DateTime(timezone=True), nullable=False),
+)
+
+# Fixed-window request counters, one row per key, bucket and window, shared by every replica.
+rate_limit_counters = Table(
+    "rate_limit_counters",
+    metadata,
+    Column("key_id", String(40), primary_key=True),
+    Column("bucket", String(32), primary_key=True),
+    Column("window_start", BigInteger, primary_key=True),
+    Column("hits", Integer, nullable=False),
+)
+
+audit_events = Table(
+    "audit_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("occurred_at", DateTime(timezone=True), nullable=False),
+    Column("event", String(32), nullable=False),
+    Column("key_id", String(40)),
+    Column("actor_key_id", String(40)),
+    Column("session_id", String(40)),
+    Column("request_id", String(64)),
+    Column("details", JSON),
+    Index("ix_audit_key_occurred", "key_id", "occurred_at"),
+    Index("ix_audit_occurred", "occurred_at"),
+)
+
+# The concurrent-session cap counts a key's live sessions on every start.
+Index("ix_sessions_key_status", sessions.c.api_key_id, sessions.c.status)
+
+# Outgoing webhooks are written here first (an outbox) and delivered by a background task, so a
+# slow or down receiver never blocks a request and a restart loses no event.
+outbound_events = Table(
+    "outbound_events",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("event_type", String(32), nullable=False),
+    Column("session_id", String(40), nullable=False),
+    Column("url", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("deliver_after", DateTime(timezone=True), nullable=False),
+    Column("claimed_until", DateTime(timezone=True)),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("delivered_at", DateTime(timezone=True)),
+    Column("last_error", Text),
+    Index("ix_outbound_due", "delivered_at", "deliver_after"),
 )

@@ -1,0 +1,60 @@
+"""CORS for the endpoints a web page may call with a publishable key, and for no other.
+
+A preflight carries no key, so it is answered when some live publishable key allows the origin, and
+refused (403 origin_not_allowed, without CORS headers) otherwise; the real request then meets the
+key's own list (requests.authenticate). The gateway never answers `*`: always the one origin.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from voice_gateway.errors import ApiError, OriginNotAllowed, StoreUnavailable
+from voice_gateway.middlewares import Handler
+from voice_gateway.state import KEYS
+
+BROWSER_PATHS = frozenset({"/v1/sessions/start", "/v1/sessions/end"})
+PREFLIGHT_HEADERS = {
+    "Access-Control-Allow-Methods": "POST, OPTIONS",
+    "Access-Control-Allow-Headers": "Content-Type, X-Api-Key, Authorization, X-Request-Id",
+    "Access-Control-Max-Age": "600",
+}
+EXPOSE_HEADERS = "Retry-After, X-Request-Id"
+
+
+async def _origin_known(request: web.Request, origin: str) -> bool:
+    try:
+        return await request.app[KEYS].origin_known(origin)
+    except StoreUnavailable:
+        return False
+
+
+@web.middleware
+async def cors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    origin = request.headers.get("Origin")
+    if not origin:
+        return await handler(request)
+    if request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
+        if request.path not in BROWSER_PATHS or not await _origin_known(request, origin):
+            raise OriginNotAllowed("this origin may not call this endpoint from a browser")
+        headers = {"Access-Control-Allow-Origin": origin, "Vary": "Origin", **PREFLIGHT_HEADERS}
+        return web.Response(status=204, headers=headers)
+    if request.path not in BROWSER_PATHS:
+        return await handler(request)
+    try:
+        response = await handler(request)
+    except ApiError as exc:
+        exc.headers.update(await _cors_headers(request, origin))
+        raise
+    response.headers.update(await _cors_headers(request, origin))
+    return response
+
+
+async def _cors_headers(request: web.Request, origin: str) -> dict[str, str]:
+    if not await _origin_known(request, origin):
+        return {"Vary": "Origin"}
+    return {
+        "Access-Control-Allow-Origin": origin,
+        "Access-Control-Expose-Headers": EXPOSE_HEADERS,
+        "Vary": "Origin",
+    }

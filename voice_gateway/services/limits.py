@@ -1,0 +1,61 @@
+"""Per-key limits on starting sessions: a fixed-window rate and a cap on live sessions.
+
+Both are counted in the database (store/limits.py), never in process memory, so N replicas
+enforce one limit rather than N. A key whose limit is None is not limited (the bootstrap owner key).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+
+from voice_gateway.errors import RateLimited
+from voice_gateway.services.keys import Principal
+from voice_gateway.store.limits import RateCounterStore
+
+START_BUCKET = "sessions.start"
+DEFAULT_WINDOW_SECONDS = 60
+# A live session frees its slot when it ends; how soon is unknown, so clients retry after this.
+LIVE_CAP_RETRY_AFTER_SECONDS = 5
+
+
+def window_start(at: float, window_seconds: int) -> int:
+    return int(at // window_seconds) * window_seconds
+
+
+def retry_after(at: float, window_seconds: int) -> int:
+    """Whole seconds until the current window closes, at least 1 (Retry-After has no fractions)."""
+    return max(1, math.ceil(window_start(at, window_seconds) + window_seconds - at))
+
+
+def allowance(per_minute: int, window_seconds: int) -> int:
+    """Requests allowed in one window: the per-minute rate scaled to the window, at least 1."""
+    return max(1, per_minute * window_seconds // 60)
+
+
+def live_cap_error(cap: int) -> RateLimited:
+    return RateLimited(
+        f"this key already has {cap} live session(s), its maximum; end one first",
+        retry_after_seconds=LIVE_CAP_RETRY_AFTER_SECONDS,
+    )
+
+
+class StartLimiter:
+    def __init__(self, store: RateCounterStore, clock: Callable[[], float] = time.time) -> None:
+        self._store = store
+        self._clock = clock
+
+    async def check_rate(self, principal: Principal) -> None:
+        per_minute = principal.limits.rate_limit_per_minute
+        if per_minute is None:
+            return
+        window = principal.limits.rate_limit_window_seconds or DEFAULT_WINDOW_SECONDS
+        at = self._clock()
+        hits = await self._store.hit(principal.key_id, START_BUCKET, window_start(at, window))
+        if hits > allowance(per_minute, window):
+            raise RateLimited(
+                f"this key may start {allowance(per_minute, window)} session(s) "
+                f"per {window} s; retry later",
+                retry_after_seconds=retry_after(at, window),
+            )
