@@ -68,11 +68,13 @@ def log_pipeline_metrics(ev: MetricsCollectedEvent) -> None:
     )
 
 
-def prewarm(proc: JobProcess) -> None:
+def prewarm(proc: JobProcess, settings: WorkerSettings) -> None:
     """Loads what every session needs before a job arrives, so a dispatch is answered at once."""
     from agent_worker.engines.pocketsphinx_stt import PocketSphinxSTT
 
-    proc.userdata[PREWARMED_VAD] = build_vad("silero")
+    proc.userdata[PREWARMED_VAD] = build_vad(
+        "silero", min_silence_seconds=settings.vad_min_silence_seconds
+    )
     stt = PocketSphinxSTT()
     stt.prewarm()
     proc.userdata[PREWARMED_STT] = {"pocketsphinx:en-us": stt}
@@ -95,7 +97,11 @@ async def run_session(ctx: JobContext, settings: WorkerSettings) -> None:
     try:
         prewarmed_stt: dict[str, Any] = ctx.proc.userdata.get(PREWARMED_STT, {})
         session: AgentSession[None] = AgentSession(
-            vad=build_vad(config.vad, prewarmed=ctx.proc.userdata.get(PREWARMED_VAD)),
+            vad=build_vad(
+                config.vad,
+                prewarmed=ctx.proc.userdata.get(PREWARMED_VAD),
+                min_silence_seconds=settings.vad_min_silence_seconds,
+            ),
             stt=prewarmed_stt.get(config.stt) or build_stt(config.stt, config.language),
             llm=build_llm(config.llm, config),
             tts=build_tts(config.tts, config.voice),

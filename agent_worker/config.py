@@ -37,5 +37,8 @@ class WorkerSettings(BaseSettings):
     max_sessions: int = Field(default=20, ge=1)
     # On SIGTERM: stop taking jobs, let live sessions run this long, then close them.
     drain_timeout_seconds: int = Field(default=300, ge=0)
-    endpointing_min_delay: float = Field(default=0.4, ge=0.05, le=5)
+    # Turn taking: the pause that ends the caller's utterance (VAD), then the wait before the
+    # agent answers. Their sum is the floor of the agent's answer time.
+    vad_min_silence_seconds: float = Field(default=0.35, ge=0.1, le=3)
+    endpointing_min_delay: float = Field(default=0.3, ge=0.05, le=5)
     log_level: str = "INFO"

@@ -16,7 +16,7 @@ _EXECUTORS = {"process": JobExecutorType.PROCESS, "thread": JobExecutorType.THRE
 # Module-level (not closures): job processes are started by a forkserver, which pickles these.
 def _setup(settings: WorkerSettings, proc: JobProcess) -> None:
     configure_logging(settings.log_level)
-    prewarm(proc)
+    prewarm(proc, settings)
 
 
 async def _entrypoint(settings: WorkerSettings, ctx: JobContext) -> None:

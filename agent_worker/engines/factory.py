@@ -116,13 +116,20 @@ def _construct(value: str, kind: str, build: Callable[[], T]) -> T:
         ) from None
 
 
-def build_vad(spec_str: str, prewarmed: vad.VAD | None = None) -> vad.VAD:
-    """Loading Silero takes a while, so the worker's prewarm step can pass its instance in."""
+def build_vad(
+    spec_str: str, prewarmed: vad.VAD | None = None, *, min_silence_seconds: float = 0.55
+) -> vad.VAD:
+    """Loading Silero takes a while, so the worker's prewarm step can pass its instance in.
+
+    `min_silence_seconds` is how long a pause ends an utterance: every millisecond of it is
+    added to the agent's answer time, and too little cuts callers off mid-sentence."""
     spec = _spec(spec_str, "vad", {"silero"})
     _no_model(spec, spec_str, "vad")
     if prewarmed is not None:
         return prewarmed
-    return _construct(spec_str, "vad", silero.VAD.load)
+    return _construct(
+        spec_str, "vad", lambda: silero.VAD.load(min_silence_duration=min_silence_seconds)
+    )
 
 
 def build_stt(spec_str: str, language: str) -> stt.STT[Any]:

@@ -76,5 +76,8 @@ def _upgrade_to_head(connection: Connection) -> None:
 def _sqlite_pragmas(dbapi_conn: object, _record: object) -> None:
     cursor = dbapi_conn.cursor()  # type: ignore[attr-defined]
     cursor.execute("PRAGMA journal_mode=WAL")
+    # In WAL mode NORMAL stays consistent and survives a process crash; only an OS crash or power
+    # loss can drop the last commits. FULL would sync the disk on every commit.
+    cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()

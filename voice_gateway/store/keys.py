@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, insert, select, update
+from sqlalchemy import Row, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from voice_gateway.store.audit import AuditEntry, write_audit
@@ -99,10 +99,21 @@ class KeyStore:
             ).one_or_none()
         return row is not None
 
-    async def touch(self, key_id: str) -> None:
+    async def touch(self, key_id: str, *, every_seconds: float = 60.0) -> None:
+        """Records use at most once a minute per key: `last used` is for humans, and a write on
+        every request would cost each request a disk sync."""
+        at = now()
         async with self._db.connect() as conn:
             await conn.execute(
-                update(api_keys).where(api_keys.c.id == key_id).values(last_used_at=now())
+                update(api_keys)
+                .where(
+                    api_keys.c.id == key_id,
+                    or_(
+                        api_keys.c.last_used_at.is_(None),
+                        api_keys.c.last_used_at < at - timedelta(seconds=every_seconds),
+                    ),
+                )
+                .values(last_used_at=at)
             )
 
     async def revoke(self, key_id: str, *, audit: AuditEntry) -> ApiKeyRecord | None:
