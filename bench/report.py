@@ -1,0 +1,275 @@
+"""Turns the measures into the markdown printed at the end and written to bench/results/."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from bench.density import DensityRun
+from bench.machine import describe
+from bench.pipeline_log import STAGES
+from bench.sessions import SessionsResult
+from bench.start_load import TARGETS, Level
+from bench.stats import Summary, fmt, fmt_ratio, markdown_table
+
+TARGET_START_VS_FLOOR = 0.5
+TARGET_ADDED_P50_MS = 3.0
+TARGET_READY_P50_MS = 300.0
+TARGET_GREETING_P50_MS = 700.0
+TARGET_V2V_P50_MS = 800.0
+TARGET_SESSIONS = 20
+TARGET_MB_PER_SESSION = 150.0
+
+
+@dataclass
+class Results:
+    mode: str
+    machine: dict[str, str]
+    started_at: str
+    wall_s: float = 0.0
+    start: list[Level] = field(default_factory=list)
+    sessions: SessionsResult | None = None
+    density: list[DensityRun] = field(default_factory=list)
+    # per phase: CPU taken by processes outside the bench (other work on a shared machine)
+    contention: dict[str, dict[str, float] | None] = field(default_factory=dict)
+
+
+def verdict(value: float | None, target: float, *, at_least: bool = False) -> str:
+    if value is None:
+        return "not measured"
+    met = value >= target if at_least else value <= target
+    return "met" if met else "missed"
+
+
+def _level(results: Results, concurrency: int) -> Level | None:
+    return next((lv for lv in results.start if lv.concurrency == concurrency), None)
+
+
+def summary_table(results: Results) -> str:
+    rows: list[list[str]] = []
+    c16, c1 = _level(results, 16), _level(results, 1)
+    if c16 is not None:
+        r = c16.gateway_vs_floor
+        rows.append(
+            [
+                "/start throughput at c=16, gateway / floor",
+                f"{fmt_ratio(r)} ({fmt(c16.rps('gateway'))} vs {fmt(c16.rps('floor'))} req/s)",
+                f">= {TARGET_START_VS_FLOOR:.2f}x",
+                verdict(r, TARGET_START_VS_FLOOR, at_least=True),
+            ]
+        )
+    if c1 is not None:
+        added = c1.gateway_added_p50_ms
+        rows.append(
+            [
+                "gateway-added p50 latency at c=1 (gateway p50 - floor p50)",
+                f"{fmt(added, 1)} ms",
+                f"<= {TARGET_ADDED_P50_MS:.0f} ms",
+                verdict(added, TARGET_ADDED_P50_MS),
+            ]
+        )
+    s = results.sessions
+    if s is not None:
+        for name, label, target in (
+            ("agent_ready_ms", "agent ready (LiveKit join stamp)", TARGET_READY_P50_MS),
+            ("greeting_ms", "greeting first audio after join", TARGET_GREETING_P50_MS),
+        ):
+            summ = s.summary(name)
+            rows.append(
+                [
+                    f"{label}, p50 / p95",
+                    _p50_p95(summ),
+                    f"p50 <= {target:.0f} ms",
+                    verdict(summ.p50 if summ else None, target),
+                ]
+            )
+        v2v = s.voice_to_voice
+        rows.append(
+            [
+                "voice-to-voice, offline engines, p50 / p95",
+                _p50_p95(v2v),
+                f"p50 <= {TARGET_V2V_P50_MS:.0f} ms",
+                verdict(v2v.p50 if v2v else None, TARGET_V2V_P50_MS),
+            ]
+        )
+    for run in results.density:
+        held = run.held
+        mb = run.per_session_mb()
+        ok = (
+            held is not None
+            and held.sessions >= TARGET_SESSIONS
+            and mb is not None
+            and mb[0] <= TARGET_MB_PER_SESSION
+        )
+        rows.append(
+            [
+                f"sessions one worker holds ({run.executor} executor)",
+                f"{held.sessions if held else 0} sessions, "
+                f"{fmt(mb[0] if mb else None)} MB PSS ({fmt(mb[1] if mb else None)} MB RSS) "
+                f"and {fmt(run.cpu_per_session(), 1)}% of a core each; CPU-bound estimate "
+                f"{fmt(run.cpu_bound_estimate())} sessions",
+                f">= {TARGET_SESSIONS} at <= {TARGET_MB_PER_SESSION:.0f} MB",
+                "met" if ok else ("not measured" if held is None else "missed"),
+            ]
+        )
+    return markdown_table(["measure", "result", "target", "status"], rows)
+
+
+def _p50_p95(s: Summary | None) -> str:
+    return "n/a" if s is None else f"{s.p50:.0f} / {s.p95:.0f} ms (n={s.n})"
+
+
+def start_table(levels: list[Level]) -> str:
+    rows = []
+    for lv in levels:
+        rows.append(
+            [
+                lv.concurrency,
+                *(fmt(lv.rps(t)) for t in TARGETS),
+                fmt_ratio(lv.gateway_vs_ceiling),
+                fmt_ratio(lv.gateway_vs_floor),
+                *(_p50_p99(lv, t) for t in TARGETS),
+                fmt(lv.gateway_added_p50_ms, 1),
+                sum(lv.results[t].errors for t in TARGETS if t in lv.results),
+            ]
+        )
+    return markdown_table(
+        [
+            "c",
+            "ceiling req/s",
+            "floor req/s",
+            "gateway req/s",
+            "gw/ceiling",
+            "gw/floor",
+            "ceiling p50/p99 ms",
+            "floor p50/p99 ms",
+            "gateway p50/p99 ms",
+            "gw-added p50 ms",
+            "errors",
+        ],
+        rows,
+    )
+
+
+def _p50_p99(level: Level, target: str) -> str:
+    r = level.results.get(target)
+    s = r.summary if r else None
+    return "n/a" if s is None else f"{s.p50:.1f} / {s.p99:.1f}"
+
+
+def latency_table(s: SessionsResult) -> str:
+    rows: list[list[str]] = []
+    named = [
+        ("start_ms", "/start, one at a time"),
+        ("agent_ready_ms", "agent ready (LiveKit join stamp - /start answer)"),
+        ("agent_seen_ms", "agent ready as the client saw it"),
+        ("greeting_ms", "greeting first audio (client join -> first loud frame)"),
+    ]
+    for name, label in named:
+        rows.append(_latency_row(label, s.summary(name)))
+    rows.append(
+        _latency_row("voice-to-voice (end of question -> first answer frame)", s.voice_to_voice)
+    )
+    for stage in STAGES:
+        rows.append(_latency_row(f"  stage: {stage.replace('_', ' ')}", s.stage(stage)))
+    failures = sum(1 for x in s.sessions if x.error) + sum(1 for v in s.voice if v.error)
+    table = markdown_table(["measure", "n", "p50 ms", "p95 ms", "p99 ms", "max ms"], rows)
+    return table + f"\n\nFailed sessions: {failures}."
+
+
+def _latency_row(label: str, s: Summary | None) -> list[str]:
+    if s is None:
+        return [label, "0", "n/a", "n/a", "n/a", "n/a"]
+    return [label, str(s.n), fmt(s.p50), fmt(s.p95), fmt(s.p99), fmt(s.max)]
+
+
+def density_table(runs: list[DensityRun]) -> str:
+    rows = []
+    for run in runs:
+        for step in run.steps:
+            mb = run.per_session_mb(step)
+            worker_cpu = step.cpu_pct.get("worker")
+            rows.append(
+                [
+                    run.executor,
+                    step.sessions,
+                    f"{fmt(step.ready_p50)} / {fmt(step.ready_p95)}",
+                    fmt(max(step.greeting_ms) if step.greeting_ms else None),
+                    fmt(worker_cpu),
+                    fmt(worker_cpu / step.sessions if worker_cpu is not None else None, 1),
+                    fmt(step.cpu_pct.get("livekit")),
+                    fmt(step.cpu_pct.get("gateway")),
+                    fmt(step.cpu_pct.get("bench")),
+                    fmt(step.cpu_pct.get("others")),
+                    fmt(step.cpu_pct.get("machine")),
+                    fmt(step.memory.pss_mb if step.memory else None),
+                    fmt(mb[0] if mb else None),
+                    fmt(mb[1] if mb else None),
+                    step.stop_reason or "ok",
+                ]
+            )
+    return markdown_table(
+        [
+            "executor",
+            "sessions",
+            "new sessions' agent ready p50/p95 ms",
+            "greeting max ms",
+            "worker CPU %",
+            "CPU %/session",
+            "livekit CPU %",
+            "gateway CPU %",
+            "bench CPU %",
+            "other procs CPU %",
+            "machine CPU % (all cores)",
+            "worker PSS MB",
+            "PSS MB/session",
+            "RSS MB/session",
+            "verdict",
+        ],
+        rows,
+    )
+
+
+def render(results: Results) -> str:
+    parts = [
+        f"# Benchmark results ({results.mode} mode)",
+        "",
+        f"Run {results.started_at}, wall time {results.wall_s:.0f} s.",
+        f"Machine: {describe(results.machine)}.",
+        "",
+        "## Summary",
+        "",
+        summary_table(results),
+    ]
+    if results.contention:
+        parts += ["", "CPU taken by processes outside the bench while it ran (a shared machine):"]
+        for phase, load in results.contention.items():
+            parts.append(
+                f"- {phase}: "
+                + (
+                    "n/a"
+                    if load is None
+                    else f"{load['others_pct_of_one_core']:.0f}% of one core on average, "
+                    f"machine {load['machine_pct']:.0f}% busy"
+                )
+            )
+    if results.start:
+        parts += [
+            "",
+            "## /v1/sessions/start under load (ceiling, floor, gateway)",
+            "",
+            start_table(results.start),
+        ]
+    if results.sessions is not None:
+        parts += ["", "## Session latencies", "", latency_table(results.sessions)]
+    if results.density:
+        parts += ["", "## Density", ""]
+        for run in results.density:
+            base = run.baseline
+            parts.append(
+                f"- {run.executor}: idle worker {fmt(base.pss_mb if base else None)} MB PSS / "
+                f"{fmt(base.rss_mb if base else None)} MB RSS in "
+                f"{base.processes if base else 0} processes, {fmt(run.baseline_cpu_pct)}% CPU; "
+                f"env {run.worker_env}"
+            )
+        parts += ["", density_table(results.density)]
+    return "\n".join(parts) + "\n"

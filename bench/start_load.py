@@ -1,0 +1,246 @@
+"""Measure 1: /v1/sessions/start under load, beside its ceiling and its floor, in one run.
+
+- ceiling: a bare aiohttp handler parsing the same JSON, in its own process (bench/ceiling.py);
+- floor: LiveKit's CreateRoom + CreateDispatch called directly with livekit-api, the work every
+  /start must cause whatever the gateway does;
+- gateway: the real /start (key check, store writes, room, dispatch, token).
+
+The gateway dispatches to an agent name no worker serves, so hundreds of rooms get no agent; every
+room is deleted after each run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+from livekit import api
+
+from agent_worker.agent_config import DispatchMetadata
+from bench.load import LoadResult, run_load
+from bench.stats import ratio
+from devstack.livekit_server import REPO
+from devstack.ports import free_port
+from devstack.stack import Stack
+from voice_gateway.catalogue import AgentCatalogue
+from voice_gateway.config import DEFAULT_CATALOGUE, GatewaySettings
+
+UNSERVED_AGENT = "bench-no-worker"
+AGENT_ID = "demo"
+TARGETS = ("ceiling", "floor", "gateway")
+
+
+@dataclass
+class Level:
+    concurrency: int
+    results: dict[str, LoadResult] = field(default_factory=dict)
+
+    def p50(self, target: str) -> float | None:
+        s = self.results[target].summary if target in self.results else None
+        return s.p50 if s else None
+
+    def rps(self, target: str) -> float | None:
+        r = self.results.get(target)
+        return r.throughput if r and r.ok else None
+
+    @property
+    def gateway_vs_ceiling(self) -> float | None:
+        return ratio(self.rps("gateway"), self.rps("ceiling"))
+
+    @property
+    def gateway_vs_floor(self) -> float | None:
+        return ratio(self.rps("gateway"), self.rps("floor"))
+
+    @property
+    def gateway_added_p50_ms(self) -> float | None:
+        gw, floor = self.p50("gateway"), self.p50("floor")
+        return None if gw is None or floor is None else gw - floor
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "concurrency": self.concurrency,
+            "results": {k: v.as_dict() for k, v in self.results.items()},
+            "gateway_vs_ceiling_throughput": self.gateway_vs_ceiling,
+            "gateway_vs_floor_throughput": self.gateway_vs_floor,
+            "gateway_added_p50_ms": self.gateway_added_p50_ms,
+        }
+
+
+def _dispatch_metadata() -> str:
+    config = AgentCatalogue.load(DEFAULT_CATALOGUE).get(AGENT_ID)
+    assert config is not None, f"the catalogue has no {AGENT_ID!r} agent"
+    return DispatchMetadata(
+        session_id=f"ses_{secrets.token_hex(12)}",
+        agent_id=AGENT_ID,
+        user_identity="bench-user",
+        config=config,
+    ).model_dump_json(by_alias=True)
+
+
+def _gateway_default(name: str) -> Any:
+    return GatewaySettings.model_fields[name].default
+
+
+class Ceiling:
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "bench.ceiling", str(self.port)],
+            cwd=REPO,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"{self.url}/healthz", timeout=1):
+                    return
+            except (urllib.error.URLError, OSError):
+                time.sleep(0.05)
+        raise TimeoutError("the ceiling server did not start")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self.proc = None
+
+
+async def measure_start(
+    *, levels: list[int], requests: int, time_cap_s: float, log_dir: Any
+) -> list[Level]:
+    stack = Stack(
+        api_key=f"vgw_sk_{secrets.token_urlsafe(32)}",
+        agent_name=UNSERVED_AGENT,
+        log_dir=log_dir,
+    )
+    ceiling = Ceiling()
+    try:
+        stack.livekit.start()
+        stack.start_gateway()
+        ceiling.start()
+        return await _run_levels(stack, ceiling, levels, requests, time_cap_s)
+    finally:
+        ceiling.stop()
+        stack.stop()
+
+
+async def _run_levels(
+    stack: Stack, ceiling: Ceiling, levels: list[int], requests: int, time_cap_s: float
+) -> list[Level]:
+    body = {"agentId": AGENT_ID, "userIdentity": "bench-user"}
+    headers = {"x-api-key": stack.api_key}
+    metadata = _dispatch_metadata()
+    out: list[Level] = []
+    for concurrency in levels:
+        level = Level(concurrency)
+        for target in TARGETS:
+            connector = aiohttp.TCPConnector(limit=concurrency, force_close=False)
+            timeout = aiohttp.ClientTimeout(total=30)
+            async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http:
+                lk = api.LiveKitAPI(
+                    stack.livekit.http_url,
+                    stack.livekit.api_key,
+                    stack.livekit.api_secret,
+                    session=http,
+                    failover=False,
+                )
+                call = _caller(target, http, lk, stack, ceiling, body, headers, metadata)
+                level.results[target] = await run_load(
+                    target,
+                    call,
+                    concurrency=concurrency,
+                    requests=requests,
+                    time_cap_s=time_cap_s,
+                    warmup=max(4, min(concurrency, 16)),
+                )
+                if target != "ceiling":
+                    await _delete_all_rooms(lk)
+        out.append(level)
+        _progress(level)
+    return out
+
+
+def _caller(
+    target: str,
+    http: aiohttp.ClientSession,
+    lk: api.LiveKitAPI,
+    stack: Stack,
+    ceiling: Ceiling,
+    body: dict[str, str],
+    headers: dict[str, str],
+    metadata: str,
+) -> Any:
+    async def post(url: str, index: int) -> None:
+        async with http.post(url, json=body, headers=headers) as resp:
+            payload = await resp.read()
+            if resp.status != 201:
+                raise RuntimeError(f"status {resp.status}: {payload[:200]!r}")
+
+    async def gateway(index: int) -> None:
+        await post(f"{stack.gateway_url}/v1/sessions/start", index)
+
+    async def bare(index: int) -> None:
+        await post(f"{ceiling.url}/v1/sessions/start", index)
+
+    async def floor(index: int) -> None:
+        room = f"bench-floor-{secrets.token_hex(6)}"
+        await lk.room.create_room(
+            api.CreateRoomRequest(
+                name=room,
+                empty_timeout=_gateway_default("room_empty_timeout_seconds"),
+                departure_timeout=_gateway_default("room_departure_timeout_seconds"),
+                max_participants=8,
+                metadata=json.dumps({"sessionId": f"ses_{secrets.token_hex(12)}"}),
+            )
+        )
+        await lk.agent_dispatch.create_dispatch(
+            api.CreateAgentDispatchRequest(agent_name=UNSERVED_AGENT, room=room, metadata=metadata)
+        )
+
+    return {"gateway": gateway, "ceiling": bare, "floor": floor}[target]
+
+
+async def _delete_all_rooms(lk: api.LiveKitAPI) -> None:
+    rooms = (await lk.room.list_rooms(api.ListRoomsRequest())).rooms
+    sem = asyncio.Semaphore(8)
+
+    async def delete(name: str) -> None:
+        async with sem:
+            try:
+                await lk.room.delete_room(api.DeleteRoomRequest(room=name))
+            except api.TwirpError:
+                pass  # already gone
+
+    await asyncio.gather(*(delete(r.name) for r in rooms))
+    await asyncio.sleep(1.0)  # let the room_finished webhooks reach the gateway before timing on
+
+
+def _progress(level: Level) -> None:
+    parts = [
+        f"{t} {level.results[t].throughput:.0f}/s p50 "
+        f"{(s.p50 if (s := level.results[t].summary) else float('nan')):.1f} ms"
+        for t in TARGETS
+    ]
+    print(f"  /start c={level.concurrency}: " + ", ".join(parts), file=sys.stderr, flush=True)
