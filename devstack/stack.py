@@ -109,9 +109,9 @@ class Stack:
         self.gateway = self._spawn(
             "gateway", [sys.executable, "-m", "voice_gateway"], self.gateway_env()
         )
-        _wait_http(f"{self.gateway_url}/healthz", self.gateway, 30)
+        _wait_http(f"{self.gateway_url}/healthz", self.gateway, 90)
 
-    def start_worker(self, timeout: float = 60) -> Process:
+    def start_worker(self, timeout: float = 90) -> Process:
         self._workers_started += 1
         worker = self._spawn(
             f"worker{self._workers_started - 1}",
@@ -140,10 +140,13 @@ class Stack:
 
     def _spawn(self, name: str, argv: list[str], env: dict[str, str]) -> Process:
         log_path = self.log_dir / f"{name}.log"
+        # Cloud keys of the caller's shell never leak into the stack: the offline engines are
+        # the default, and the tests of a missing key must not depend on the machine.
+        base = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
         with open(log_path, "ab") as log:
             proc = subprocess.Popen(
                 argv,
-                env={**os.environ, **env},
+                env={**base, **env},
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,

@@ -100,7 +100,7 @@ class VoiceClient:
                 raise AssertionError(f"timed out after {within}s waiting for {what}: {value!r}")
             await asyncio.sleep(0.1)
 
-    async def wait_for_agent(self, within: float = 15) -> str:
+    async def wait_for_agent(self, within: float = 30) -> str:
         await self.wait_for(lambda: self.agent_identities, within, "the agent to join")
         return self.agent_identities[0]
 

@@ -120,3 +120,16 @@ async def test_background_audio_off_publishes_no_background_track(
     assert [p.name for p in publications if p.name == "background_audio"] == []
     assert client.track("background_audio") is None
     await gateway.end(session["roomName"])
+
+
+async def test_a_misconfigured_engine_fails_the_session_instead_of_a_silent_room(
+    gateway: Gateway, lkapi: api.LiveKitAPI
+) -> None:
+    # The worker has no OPENAI_API_KEY, so this engine cannot be built for the session.
+    session = await gateway.start(agentId="demo", agentConfig={"llm": "openai:gpt-4o-mini"})
+    failed = await gateway.wait_for_session(
+        session["roomName"], lambda r: r["status"] == "failed", 45, "the session to fail"
+    )
+    assert failed["endReason"] == "agent_failed"
+    assert "OPENAI_API_KEY" in (failed["error"] or "")
+    assert session["roomName"] not in await room_names(lkapi)
