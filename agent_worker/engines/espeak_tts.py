@@ -261,7 +261,6 @@ class EspeakChunkedStream(tts.ChunkedStream):
                 raise APIError(f"{cmd[0]} produced no WAV audio", retryable=False)
             if tail := pcm.flush():
                 output_emitter.push(tail)
-            output_emitter.flush()
         except ValueError as e:
             raise APIError(f"unreadable WAV from {cmd[0]}: {e}", retryable=False) from None
         finally:

@@ -16,7 +16,9 @@ import asyncio
 import contextlib
 import json
 import struct
+import subprocess
 import sys
+import threading
 from typing import Never
 
 import numpy as np
@@ -40,6 +42,7 @@ SILENCE_RMS = 30.0
 """Below about -60 dBFS there is nothing to hear, and pocketsphinx would invent a word."""
 
 _SHIPPED_MODEL_LANGUAGES = frozenset({"en", "en-us"})
+_LOAD_TIMEOUT = 30.0  # ~0.5 s normally; generous so a busy host never loops on restarts
 
 # full_utt: the whole utterance is known up front, so cepstral mean normalization uses all of it
 _CHILD_SOURCE = r"""
@@ -107,72 +110,87 @@ def is_silent(pcm: bytes) -> bool:
 
 
 class DecoderProcess:
-    """One pocketsphinx decoder in a child process; callers must serialize `decode()`."""
+    """One pocketsphinx decoder in a child process, driven with blocking pipe I/O.
 
-    def __init__(self, proc: asyncio.subprocess.Process) -> None:
-        self._proc = proc
+    Not thread-safe: PocketSphinxSTT serializes every call with its lock. Blocking reads and
+    writes release the GIL, so they run in worker threads without stalling the event loop.
+    """
 
-    @classmethod
-    async def start(cls) -> DecoderProcess:
-        """Returns once the model is loaded (~0.5 s)."""
+    def __init__(self) -> None:
+        """Returns at once; the model loads (~0.5 s) while the caller does other work."""
         try:
-            proc = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-c",
-                _CHILD_SOURCE,
-                stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE,
+            self._proc = subprocess.Popen(
+                [sys.executable, "-c", _CHILD_SOURCE],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
             )
         except OSError as e:
             raise APIConnectionError(
                 f"could not start the pocketsphinx process: {e.strerror}", retryable=False
             ) from None
-        worker = cls(proc)
-        try:
-            reply = await worker._read_reply()
-        except BaseException:
-            await worker.aclose()
-            raise
-        if "error" in reply:
-            await worker.aclose()
-            raise APIError(
-                f"could not load the pocketsphinx model: {reply['error']}", retryable=False
-            )
-        return worker
+        self._ready = False
 
     @property
     def alive(self) -> bool:
-        return self._proc.returncode is None
+        return self._proc.poll() is None
 
-    async def decode(self, pcm: bytes) -> str:
-        assert self._proc.stdin is not None
+    def decode(self, pcm: bytes, budget: float) -> str:
+        """Kills the child if it has not answered within `budget` seconds (plus model loading)."""
+        timer = threading.Timer(budget + (0.0 if self._ready else _LOAD_TIMEOUT), self.kill)
+        timer.daemon = True
+        timer.start()
         try:
-            self._proc.stdin.write(struct.pack("<I", len(pcm)) + pcm)
-            await self._proc.stdin.drain()
-        except (BrokenPipeError, ConnectionResetError):
-            raise APIConnectionError("the pocketsphinx process exited") from None
-        return str((await self._read_reply())["text"])
+            if not self._ready:
+                reply = self._read_reply()
+                if "error" in reply:
+                    raise APIError(
+                        f"could not load the pocketsphinx model: {reply['error']}",
+                        retryable=False,
+                    )
+                self._ready = True
+            assert self._proc.stdin is not None
+            try:
+                self._proc.stdin.write(struct.pack("<I", len(pcm)) + pcm)
+                self._proc.stdin.flush()
+            except (BrokenPipeError, ConnectionResetError):
+                raise APIConnectionError("the pocketsphinx process exited") from None
+            return str(self._read_reply()["text"])
+        except APIConnectionError:
+            if not timer.is_alive():
+                raise APITimeoutError("pocketsphinx did not answer in time") from None
+            raise
+        finally:
+            timer.cancel()
 
-    async def _read_reply(self) -> dict[str, object]:
+    def _read_reply(self) -> dict[str, object]:
         assert self._proc.stdout is not None
-        line = await self._proc.stdout.readline()
+        line = self._proc.stdout.readline()
         if not line:
             raise APIConnectionError("the pocketsphinx process exited")
         reply = json.loads(line)
         assert isinstance(reply, dict)
         return reply
 
-    async def aclose(self) -> None:
-        if self._proc.stdin is not None:
-            self._proc.stdin.close()
-        if self._proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                self._proc.kill()
-        await self._proc.wait()
+    def kill(self) -> None:
+        """Safe from any thread; a reader blocked on the child then sees EOF."""
+        with contextlib.suppress(ProcessLookupError):
+            self._proc.kill()
+
+    def close(self) -> None:
+        """Blocking, but only briefly: the child is killed, not asked."""
+        self.kill()
+        for pipe in (self._proc.stdin, self._proc.stdout):
+            if pipe is not None:
+                pipe.close()
+        self._proc.wait()
 
 
 class PocketSphinxSTT(stt.STT[Never]):
-    """One decoder per instance: it takes ~0.5 s to load and decodes one utterance at a time."""
+    """One decoder per instance: it takes ~0.5 s to load and decodes one utterance at a time.
+
+    An instance may be shared by sessions on different event loops (the thread job executor):
+    everything it shares is guarded by a threading lock, not an asyncio one.
+    """
 
     def __init__(self, *, language: str = "en-us") -> None:
         super().__init__(
@@ -180,8 +198,8 @@ class PocketSphinxSTT(stt.STT[Never]):
         )
         self._language = check_language(language)
         self._worker: DecoderProcess | None = None
-        self._lock = asyncio.Lock()  # held while starting the decoder and while it decodes
-        self._prewarm_task: asyncio.Task[None] | None = None
+        # held for a whole decode: one child decodes one utterance at a time
+        self._lock = threading.Lock()
 
     @property
     def model(self) -> str:
@@ -192,39 +210,39 @@ class PocketSphinxSTT(stt.STT[Never]):
         return "pocketsphinx"
 
     def prewarm(self) -> None:
-        """Starts loading the model in the background and returns at once.
+        """Starts the decoder process and returns at once; the model loads in the background.
 
-        AgentActivity calls this on the event loop when a session starts, so the model loads
-        during the greeting. Without a running loop it does nothing; the first recognition
-        loads the model instead.
+        Called by a worker's prewarm hook before any loop exists, and again by AgentActivity
+        on the event loop when a session starts, so it must never wait.
         """
-        if self._worker is not None or self._prewarm_task is not None:
-            return
+        if not self._lock.acquire(blocking=False):
+            return  # a decode is running, so the decoder is already up
         try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            return
-        self._prewarm_task = loop.create_task(self._prewarm(), name="pocketsphinx-prewarm")
+            with contextlib.suppress(APIError):  # raised again, to a caller, by recognize()
+                self._ensure_worker_locked()
+        finally:
+            self._lock.release()
 
-    async def _prewarm(self) -> None:
-        with contextlib.suppress(APIError):  # raised again, to a caller, by recognize()
-            async with self._lock:
-                await self._ensure_worker_locked()
-
-    async def _ensure_worker_locked(self) -> DecoderProcess:
+    def _ensure_worker_locked(self) -> DecoderProcess:
         if self._worker is None or not self._worker.alive:
-            self._worker = await DecoderProcess.start()
+            if self._worker is not None:
+                self._worker.close()
+            self._worker = DecoderProcess()
         return self._worker
 
-    async def _decode(self, pcm: bytes) -> str:
-        async with self._lock:
-            worker = await self._ensure_worker_locked()
+    def transcribe_blocking(self, frame: rtc.AudioFrame, budget: float) -> str:
+        """Runs in a worker thread. A caller that gives up does not stop it: it still reads
+        its own reply, so the next request can never receive a stale one."""
+        pcm = to_model_pcm(frame)
+        if is_silent(pcm):
+            return ""
+        with self._lock:
+            worker = self._ensure_worker_locked()
             try:
-                return await worker.decode(pcm)
-            except BaseException:
-                # a reply may still be in flight and would answer the next request: restart
+                return worker.decode(pcm, budget).strip()
+            except APIError:
                 self._worker = None
-                await asyncio.shield(worker.aclose())
+                worker.close()
                 raise
 
     async def _recognize_impl(
@@ -247,14 +265,9 @@ class PocketSphinxSTT(stt.STT[Never]):
         if frames:
             frame = rtc.combine_audio_frames(frames)
             duration = frame.duration
-            pcm = await asyncio.to_thread(to_model_pcm, frame)
-            if not is_silent(pcm):
-                # decoding runs at ~0.4x real time; never cut off a long utterance
-                try:
-                    async with asyncio.timeout(conn_options.timeout + 2 * duration):
-                        text = (await self._decode(pcm)).strip()
-                except TimeoutError:
-                    raise APITimeoutError("pocketsphinx did not answer in time") from None
+            # decoding runs at ~0.4x real time; never cut off a long utterance
+            budget = conn_options.timeout + 2 * duration
+            text = await asyncio.to_thread(self.transcribe_blocking, frame, budget)
 
         return stt.SpeechEvent(
             type=stt.SpeechEventType.FINAL_TRANSCRIPT,
@@ -263,9 +276,13 @@ class PocketSphinxSTT(stt.STT[Never]):
         )
 
     async def aclose(self) -> None:
-        if self._prewarm_task is not None:
-            await utils.aio.cancel_and_wait(self._prewarm_task)
-        async with self._lock:
+        worker = self._worker
+        if worker is not None:
+            worker.kill()  # ends an in-flight decode now instead of waiting for it
+        await asyncio.to_thread(self._close_blocking)
+
+    def _close_blocking(self) -> None:
+        with self._lock:
             if self._worker is not None:
-                await self._worker.aclose()
+                self._worker.close()
                 self._worker = None

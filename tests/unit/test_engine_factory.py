@@ -81,6 +81,12 @@ def test_build_vad_returns_livekit_vad_type() -> None:
     assert isinstance(build_vad("silero"), vad.VAD)
 
 
+def test_build_vad_passes_min_silence_to_silero() -> None:
+    built = build_vad("silero", min_silence_seconds=0.3)
+    assert isinstance(built, silero.VAD)
+    assert built.min_silence_duration == pytest.approx(0.3)
+
+
 @pytest.mark.parametrize(
     ("spec", "language"), [("pocketsphinx:en-us", "fr"), ("pocketsphinx", "en")]
 )

@@ -3,6 +3,10 @@
 Recognition of espeak's synthetic voice is imperfect, so assertions require a few of the spoken
 words rather than an exact transcript. With espeak-ng 1.51 and pocketsphinx 5.1.1 the en-us
 voice at 175 wpm gives "what are your opening now is" and "hello world".
+
+Transcripts are not bit-for-bit reproducible. rtc.AudioResampler dithers its int16 output, and
+under CPU contention a fresh decoder's first utterance sometimes ends differently; both change
+only the tail of long sentences.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from livekit import rtc
-from livekit.agents import APIConnectionError, APIConnectOptions, APIError, stt
+from livekit.agents import APIConnectionError, APIConnectOptions, APIError, APITimeoutError, stt
 
 from agent_worker.engines.espeak_tts import EspeakTTS, WavStreamReader
 from agent_worker.engines.pocketsphinx_stt import MODEL_SAMPLE_RATE, PocketSphinxSTT
@@ -210,9 +214,7 @@ async def test_pocketsphinx_prewarm_does_not_block_and_decoding_keeps_the_loop_f
     assert time.perf_counter() - started < 0.05  # the model loads in the background
 
     text = "hello world, what are your opening hours and where are you located"
-    # already 16 kHz, so every request decodes identical PCM: rtc.AudioResampler dithers its
-    # int16 output, and on a sentence this long +-1 LSB can change a word of the transcript
-    audio = rtc.combine_audio_frames(await _synthesize(EspeakTTS(sample_rate=16000), text))
+    audio = rtc.combine_audio_frames(await _synthesize(EspeakTTS(), text))
     gaps: list[float] = []
 
     async def tick() -> None:
@@ -228,19 +230,34 @@ async def test_pocketsphinx_prewarm_does_not_block_and_decoding_keeps_the_loop_f
         ticker.cancel()
         await engine.aclose()
 
-    assert len(set(results)) == 1 and "hello" in results[0]  # serialized, not interleaved
-    # decoding this in-process holds the GIL, stalling the loop ~0.6 s per call
-    assert max(gaps) < 0.15
+    # interleaved requests would desynchronize the pipe protocol and garble or hang; the last
+    # words may differ between runs (see the module docstring), so only the start is compared
+    assert all(r.startswith("hello world what are your opening") for r in results)
+    # decoding in-process (even in a thread) holds the GIL, so the loop would stall for
+    # nearly the whole decode; a busy host only adds the odd scheduling hiccup
+    stalled = sum(g for g in gaps if g > 0.1)
+    assert stalled < 0.3 * sum(gaps)
 
 
 async def test_pocketsphinx_recovers_when_its_process_dies(sphinx: PocketSphinxSTT) -> None:
     audio = rtc.combine_audio_frames(await _synthesize(EspeakTTS(), "hello world"))
     assert "hello" in await _transcript(sphinx, audio)
     assert sphinx._worker is not None
-    sphinx._worker._proc.kill()
-    await sphinx._worker._proc.wait()
+    sphinx._worker.kill()
+    await asyncio.to_thread(sphinx._worker._proc.wait)
 
     assert "hello" in await _transcript(sphinx, audio)
+
+
+async def test_pocketsphinx_watchdog_turns_a_hung_decode_into_a_timeout(
+    sphinx: PocketSphinxSTT,
+) -> None:
+    audio = rtc.combine_audio_frames(await _synthesize(EspeakTTS(), QUESTION))
+    await _transcript(sphinx, audio)  # the model is loaded, so only the decode is timed
+
+    with pytest.raises(APITimeoutError):
+        await asyncio.to_thread(sphinx.transcribe_blocking, audio, 0.01)
+    assert "opening" in await _transcript(sphinx, audio)  # a fresh decoder took over
 
 
 async def test_pocketsphinx_cancelled_recognition_does_not_skew_the_next(
@@ -255,6 +272,23 @@ async def test_pocketsphinx_cancelled_recognition_does_not_skew_the_next(
         await pending
 
     assert "hello" in await _transcript(sphinx, hello)
+
+
+def test_pocketsphinx_prewarm_works_before_any_event_loop_exists() -> None:
+    """A worker's prewarm hook runs synchronously, before the job's loop is created."""
+    engine = PocketSphinxSTT()
+    started = time.perf_counter()
+    engine.prewarm()
+    assert time.perf_counter() - started < 0.05
+    try:
+        assert engine._worker is not None and engine._worker.alive
+        silence_then_tone = np.concatenate(
+            [np.zeros(8000), 3000 * np.sin(np.arange(8000) * 0.2)]
+        ).astype(np.int16)
+        frame = rtc.AudioFrame(silence_then_tone.tobytes(), 16000, 1, 16000)
+        assert isinstance(engine.transcribe_blocking(frame, 10.0), str)
+    finally:
+        engine._close_blocking()
 
 
 def test_pocketsphinx_rejects_languages_without_a_shipped_model() -> None:
