@@ -23,14 +23,19 @@ async def _entrypoint(settings: WorkerSettings, ctx: JobContext) -> None:
     await run_session(ctx, settings)
 
 
+# livekit-server offers jobs only to workers reporting a load under its target_load (0.7 by
+# default), so a full worker (max_sessions live) reports exactly that, one session fewer less.
+SERVER_LOAD_CEILING = 0.7
+
+
 def _session_load(max_sessions: int, server: AgentServer) -> float:
-    return min(1.0, len(server.active_jobs) / max_sessions)
+    return SERVER_LOAD_CEILING * min(1.0, len(server.active_jobs) / max_sessions)
 
 
 def build_server(settings: WorkerSettings) -> AgentServer:
     server = AgentServer(
         job_executor_type=_EXECUTORS[settings.job_executor],
-        load_threshold=1.0,
+        load_threshold=SERVER_LOAD_CEILING,
         load_fnc=functools.partial(_session_load, settings.max_sessions),
         drain_timeout=settings.drain_timeout_seconds,
         num_idle_processes=settings.num_idle_processes,
