@@ -5,13 +5,13 @@ from __future__ import annotations
 from livekit.agents import cli
 
 from agent_worker.config import WorkerSettings
-from agent_worker.log import configure_logging
 from agent_worker.server import build_server
+from voice_gateway.log import configure_structlog
 
 
 def main() -> None:
     settings = WorkerSettings()
-    configure_logging(settings.log_level)
+    configure_structlog(settings.log_level)
     cli.run_app(build_server(settings))
 
 

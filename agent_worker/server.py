@@ -8,14 +8,14 @@ from livekit.agents import AgentServer, JobContext, JobExecutorType, JobProcess
 
 from agent_worker.agent import prewarm, run_session
 from agent_worker.config import WorkerSettings
-from agent_worker.log import configure_logging
+from voice_gateway.log import configure_structlog
 
 _EXECUTORS = {"process": JobExecutorType.PROCESS, "thread": JobExecutorType.THREAD}
 
 
 # Module-level (not closures): job processes are started by a forkserver, which pickles these.
 def _setup(settings: WorkerSettings, proc: JobProcess) -> None:
-    configure_logging(settings.log_level)
+    configure_structlog(settings.log_level)
     prewarm(proc, settings)
 
 

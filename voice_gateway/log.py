@@ -1,4 +1,6 @@
-"""structlog set up once: JSON lines on stderr, so every field stays machine-readable."""
+"""structlog set up once per process: JSON lines on stderr, so every field stays machine-readable.
+
+Shared by the gateway and the worker (whose job processes call it again, being new processes)."""
 
 from __future__ import annotations
 
@@ -8,10 +10,7 @@ import sys
 import structlog
 
 
-def configure_logging(level: str = "INFO") -> None:
-    logging.basicConfig(stream=sys.stderr, level=level.upper(), format="%(message)s")
-    # aiohttp's access log would print query strings and headers we do not control.
-    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+def configure_structlog(level: str = "INFO") -> None:
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
@@ -24,6 +23,14 @@ def configure_logging(level: str = "INFO") -> None:
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=True,
     )
+
+
+def configure_logging(level: str = "INFO") -> None:
+    """The gateway's: its stdlib loggers (aiohttp, SQLAlchemy) too."""
+    logging.basicConfig(stream=sys.stderr, level=level.upper(), format="%(message)s")
+    # aiohttp's access log would print query strings and headers we do not control.
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    configure_structlog(level)
 
 
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:

@@ -17,7 +17,7 @@ from voice_gateway.errors import (
 )
 from voice_gateway.services.keys import Principal
 from voice_gateway.services.sessions import describe_validation_error
-from voice_gateway.state import KEYS
+from voice_gateway.state import KEYS, SETTINGS
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -46,7 +46,7 @@ async def authenticate(request: web.Request, scope: str) -> Principal:
 async def read_body(request: web.Request, model: type[M]) -> M:
     if request.content_type != "application/json":
         raise UnsupportedMediaType("send the body as application/json")
-    limit = request.app._client_max_size
+    limit = request.app[SETTINGS].max_body_bytes
     if request.content_length is not None and request.content_length > limit:
         raise PayloadTooLarge(f"the request body is over {limit} bytes")
     raw = await request.read()

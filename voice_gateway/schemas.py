@@ -96,8 +96,6 @@ class SessionView(_Out):
 
 
 class SessionListQuery(_In):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=False, extra="forbid")
-
     status: list[Literal["starting", "active", "ended", "failed"]] = Field(default_factory=list)
     agent_id: str | None = Field(default=None, max_length=64)
     user_identity: str | None = Field(default=None, pattern=IDENTITY_PATTERN)

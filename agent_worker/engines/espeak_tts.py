@@ -129,9 +129,7 @@ class PcmNormalizer:
         self._frame_bytes = 2 * fmt.num_channels
         self._carry = b""
         self._resampler = (
-            rtc.AudioResampler(
-                fmt.sample_rate, out_rate, quality=rtc.AudioResamplerQuality.HIGH
-            )
+            rtc.AudioResampler(fmt.sample_rate, out_rate, quality=rtc.AudioResamplerQuality.HIGH)
             if fmt.sample_rate != out_rate
             else None
         )
@@ -199,9 +197,7 @@ class EspeakTTS(tts.TTS[Never]):
 
 
 class EspeakChunkedStream(tts.ChunkedStream):
-    def __init__(
-        self, *, tts: EspeakTTS, input_text: str, conn_options: APIConnectOptions
-    ) -> None:
+    def __init__(self, *, tts: EspeakTTS, input_text: str, conn_options: APIConnectOptions) -> None:
         super().__init__(tts=tts, input_text=input_text, conn_options=conn_options)
         self._espeak = tts
 

@@ -193,9 +193,7 @@ class PocketSphinxSTT(stt.STT[Never]):
     """
 
     def __init__(self, *, language: str = "en-us") -> None:
-        super().__init__(
-            capabilities=stt.STTCapabilities(streaming=False, interim_results=False)
-        )
+        super().__init__(capabilities=stt.STTCapabilities(streaming=False, interim_results=False))
         self._language = check_language(language)
         self._worker: DecoderProcess | None = None
         # held for a whole decode: one child decodes one utterance at a time

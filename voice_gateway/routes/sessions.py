@@ -56,4 +56,4 @@ async def end_session(request: web.Request) -> web.Response:
     principal = await authenticate(request, "sessions:write")
     body = await read_body(request, EndSessionRequest)
     record = await request.app[SESSIONS].end(body.room_name, actor=principal)
-    return web.json_response(SessionView.of(record).model_dump(by_alias=True, mode="json"))
+    return web.json_response(SessionView.of(record).dump())

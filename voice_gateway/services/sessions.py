@@ -110,13 +110,7 @@ class SessionService:
         try:
             await self._livekit.create_room(room_name, metadata={"sessionId": session_id})
         except LiveKitUnavailable as exc:
-            await self._store.finish(
-                session_id,
-                status=SessionStatus.FAILED,
-                reason=EndReason.LIVEKIT_UNAVAILABLE,
-                error=exc.message,
-            )
-            bound.warning("session_start_failed", stage="create_room", error=exc.message)
+            await self._fail_start(session_id, EndReason.LIVEKIT_UNAVAILABLE, exc, bound)
             raise
 
         metadata = DispatchMetadata(
@@ -128,13 +122,7 @@ class SessionService:
             )
         except LiveKitUnavailable as exc:
             await self._undo_room(room_name, bound)
-            await self._store.finish(
-                session_id,
-                status=SessionStatus.FAILED,
-                reason=EndReason.DISPATCH_FAILED,
-                error=exc.message,
-            )
-            bound.warning("session_start_failed", stage="dispatch", error=exc.message)
+            await self._fail_start(session_id, EndReason.DISPATCH_FAILED, exc, bound)
             raise
 
         token = self._livekit.user_token(room=room_name, identity=identity)
@@ -232,6 +220,14 @@ class SessionService:
         if record is None:
             raise SessionNotFound(f"no session for room {room_name!r}")
         return record
+
+    async def _fail_start(
+        self, session_id: str, reason: EndReason, exc: LiveKitUnavailable, bound: Any
+    ) -> None:
+        await self._store.finish(
+            session_id, status=SessionStatus.FAILED, reason=reason, error=exc.message
+        )
+        bound.warning("session_start_failed", reason=reason.value, error=exc.message)
 
     async def _undo_room(self, room_name: str, bound: Any) -> None:
         try:
