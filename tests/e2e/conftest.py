@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import secrets
 import subprocess
+import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -220,3 +222,15 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         terminalreporter.section("measured in the end-to-end tests")
         for name, value in _MEASURED.items():
             terminalreporter.write_line(f"{name}: {value:.0f}")
+
+
+def voicegw(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
+    """The operator's CLI, run as a separate process against the stack's gateway."""
+    env = {**os.environ, "VOICEGW_URL": stack.gateway_url, "VOICEGW_API_KEY": stack.api_key}
+    return subprocess.run(
+        [sys.executable, "-m", "voice_gateway.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )

@@ -7,8 +7,6 @@ import hmac
 import json
 import os
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import aiohttp
@@ -17,7 +15,7 @@ from livekit import api
 
 from devstack.stack import Stack
 from devstack.voice_client import VoiceClient
-from tests.e2e.conftest import WEBHOOK_SECRET, Gateway, WebhookReceiver, room_names
+from tests.e2e.conftest import WEBHOOK_SECRET, Gateway, WebhookReceiver, room_names, voicegw
 
 pytestmark = pytest.mark.e2e
 
@@ -54,17 +52,6 @@ async def test_the_reaper_ends_a_session_past_its_maximum_duration(
     assert 5 <= ended["durationSeconds"] < 12
     await client.wait_for(client.disconnected.is_set, 10, "the server to close the connection")
     assert room not in await room_names(lkapi)
-
-
-def voicegw(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "VOICEGW_URL": stack.gateway_url, "VOICEGW_API_KEY": stack.api_key}
-    return subprocess.run(
-        [sys.executable, "-m", "voice_gateway.cli", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
 
 
 async def test_a_room_made_outside_the_gateway_is_an_orphan_that_ops_can_end(
