@@ -13,7 +13,8 @@ pytestmark = pytest.mark.e2e
 
 
 async def test_sessions_filter_paginate_and_add_up_to_usage(gateway: Gateway, stack: Stack) -> None:
-    since = (datetime.now(UTC) - timedelta(seconds=1)).isoformat()
+    # "Z", not "+00:00": a "+" in a query string reads as a space.
+    since = (datetime.now(UTC) - timedelta(seconds=1)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     rooms = []
     for i in range(3):
         session = await gateway.start(agentId="support", userIdentity=f"reader-{i}")
