@@ -80,3 +80,32 @@ def test_overrides_are_validated_against_the_agent_config(service: SessionServic
         service.resolve_agent("demo", {"greting": "typo"})
     with pytest.raises(AgentNotFound):
         service.resolve_agent("nobody", None)
+
+
+async def test_the_room_finished_webhook_racing_end_keeps_the_callers_reason(
+    service: SessionService, livekit: FakeLiveKit
+) -> None:
+    """LiveKit may deliver room_finished for a room we delete before our own write lands."""
+    room = await start(service)
+    delete = livekit.delete_room
+
+    async def delete_then_webhook(name: str) -> bool:
+        existed = await delete(name)
+        await service.room_finished(name)  # the webhook, handled before end() writes
+        return existed
+
+    livekit.delete_room = delete_then_webhook  # type: ignore[method-assign]
+    ended = await service.end(room)
+    assert (ended.status, ended.end_reason) == ("ended", "client_ended")
+
+
+async def test_a_failed_delete_leaves_no_pending_reason(
+    service: SessionService, livekit: FakeLiveKit
+) -> None:
+    room = await start(service)
+    livekit.fail_on.add("delete the room")
+    with pytest.raises(LiveKitUnavailable):
+        await service.end(room)
+    livekit.fail_on.clear()
+    finished = await service.room_finished(room)
+    assert finished is not None and finished.end_reason == "room_finished"

@@ -27,6 +27,9 @@ from voice_gateway.store.sessions import SessionStore
 log = structlog.get_logger("voice_gateway.sessions")
 
 MAX_AGENT_CONFIG_BYTES = 16 * 1024
+FAILURE_REASONS = frozenset(
+    {EndReason.LIVEKIT_UNAVAILABLE, EndReason.DISPATCH_FAILED, EndReason.AGENT_FAILED}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,8 +170,12 @@ class SessionService:
         record = await self._store.get_by_room(room_name)
         if record is None:
             return None
+        # If the room went because we deleted it, LiveKit's webhook can beat our own write:
+        # the reason we recorded before deleting is the true one.
+        reason = record.end_reason or EndReason.ROOM_FINISHED
+        status = SessionStatus.FAILED if reason in FAILURE_REASONS else SessionStatus.ENDED
         return await self._close(
-            record, status=SessionStatus.ENDED, reason=EndReason.ROOM_FINISHED, delete_room=False
+            record, status=status, reason=reason, error=record.error, delete_room=False
         )
 
     async def participant_joined(self, room_name: str, *, who: str, at: datetime) -> None:
@@ -201,7 +208,14 @@ class SessionService:
         if record.is_over:
             return record
         bound = log.bind(session_id=record.id, room=record.room_name, agent_id=record.agent_id)
-        room_existed = await self._livekit.delete_room(record.room_name) if delete_room else False
+        room_existed = False
+        if delete_room:
+            await self._store.mark_ending(record.id, reason=reason, error=error)
+            try:
+                room_existed = await self._livekit.delete_room(record.room_name)
+            except LiveKitUnavailable:
+                await self._store.mark_ending(record.id, reason=None, error=None)
+                raise
         closed, changed = await self._store.finish(
             record.id, status=status, reason=reason, error=error
         )

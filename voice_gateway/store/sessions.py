@@ -107,6 +107,21 @@ class SessionStore:
             },
         )
 
+    async def mark_ending(self, session_id: str, *, reason: str | None, error: str | None) -> None:
+        """Notes why a live session is being ended before its room is deleted (or clears it when
+        the deletion failed), so the room_finished webhook that follows keeps that reason."""
+        async with self._db.connect() as conn:
+            await conn.execute(
+                update(sessions)
+                .where(
+                    sessions.c.id == session_id,
+                    sessions.c.status.in_(
+                        [SessionStatus.STARTING.value, SessionStatus.ACTIVE.value]
+                    ),
+                )
+                .values(end_reason=reason, error=error)
+            )
+
     async def record_join(self, session_id: str, *, who: str, at: datetime) -> None:
         column = {"user": sessions.c.user_joined_at, "agent": sessions.c.agent_joined_at}[who]
         async with self._db.connect() as conn:
