@@ -8,10 +8,7 @@ import asyncio
 import contextlib
 import hashlib
 import json
-import os
 import secrets
-import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -24,7 +21,7 @@ from sqlalchemy import Row, select
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from devstack.stack import Stack
-from tests.e2e.conftest import Gateway
+from tests.e2e.conftest import Gateway, voicegw
 from voice_gateway.store.tables import api_keys, audit_events
 
 pytestmark = pytest.mark.e2e
@@ -378,17 +375,6 @@ async def test_a_key_without_sessions_write_cannot_start(gateway: Gateway) -> No
         "/v1/keys", {"name": "escalate", "scopes": ["ops:write"]}, key=reader["key"]
     )
     assert_error(status, payload, 403, "insufficient_scope")
-
-
-def voicegw(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "VOICEGW_URL": stack.gateway_url, "VOICEGW_API_KEY": stack.api_key}
-    return subprocess.run(
-        [sys.executable, "-m", "voice_gateway.cli", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
 
 
 async def test_the_cli_creates_lists_rotates_and_revokes(gateway: Gateway, stack: Stack) -> None:
