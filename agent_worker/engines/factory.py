@@ -146,10 +146,7 @@ def build_stt(spec_str: str, language: str) -> stt.STT[Any]:
         model = _model(spec, spec_str, kind)
         _require_key(spec, spec_str, kind)
         return _construct(spec_str, kind, lambda: openai.STT(model=model, language=base_language))
-    plugin = _import_plugin(spec, spec_str, kind)
-    _require_key(spec, spec_str, kind)
-    options = {"language": language} | ({"model": spec.model} if spec.model else {})
-    built = _construct(spec_str, kind, lambda: plugin.STT(**options))
+    built = _build_vendor(spec, spec_str, kind, "STT", {"language": language})
     if not isinstance(built, stt.STT):
         raise EngineConfigError(spec_str, "the plugin's STT is not an stt.STT", kind=kind)
     return built
@@ -184,10 +181,17 @@ def build_tts(spec_str: str, voice: str) -> tts.TTS[Any]:
         model = _model(spec, spec_str, kind)
         _require_key(spec, spec_str, kind)
         return _construct(spec_str, kind, lambda: openai.TTS(model=model, voice=voice))
-    plugin = _import_plugin(spec, spec_str, kind)
-    _require_key(spec, spec_str, kind)
-    options = {"voice": voice} | ({"model": spec.model} if spec.model else {})
-    built = _construct(spec_str, kind, lambda: plugin.TTS(**options))
+    built = _build_vendor(spec, spec_str, kind, "TTS", {"voice": voice})
     if not isinstance(built, tts.TTS):
         raise EngineConfigError(spec_str, "the plugin's TTS is not a tts.TTS", kind=kind)
     return built
+
+
+def _build_vendor(
+    spec: EngineSpec, spec_str: str, kind: str, class_name: str, options: dict[str, str]
+) -> object:
+    """A vendor plugin (an optional extra) built with its model, if one was named."""
+    plugin = _import_plugin(spec, spec_str, kind)
+    _require_key(spec, spec_str, kind)
+    options = options | ({"model": spec.model} if spec.model else {})
+    return _construct(spec_str, kind, lambda: getattr(plugin, class_name)(**options))

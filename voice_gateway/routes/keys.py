@@ -53,23 +53,8 @@ class KeyView(_Out):
 
     @classmethod
     def of(cls, r: ApiKeyRecord) -> KeyView:
-        return cls(
-            id=r.id,
-            prefix=r.prefix,
-            name=r.name,
-            kind=r.kind,
-            scopes=list(r.scopes),
-            agent_ids=list(r.agent_ids),
-            allowed_origins=list(r.allowed_origins),
-            rate_limit_per_minute=r.rate_limit_per_minute,
-            rate_limit_window_seconds=r.rate_limit_window_seconds,
-            max_concurrent_sessions=r.max_concurrent_sessions,
-            created_at=r.created_at,
-            last_used_at=r.last_used_at,
-            expires_at=r.expires_at,
-            revoked_at=r.revoked_at,
-            rotated_at=r.rotated_at,
-        )
+        """Reads the record's same-named fields; the hash is not one of them, so it never leaks."""
+        return cls.model_validate(r, from_attributes=True)
 
     def dump(self) -> dict[str, Any]:
         return self.model_dump(by_alias=True, mode="json")
