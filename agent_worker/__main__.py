@@ -6,7 +6,7 @@ from livekit.agents import cli
 
 from agent_worker.config import WorkerSettings
 from agent_worker.server import build_server
-from voice_gateway.log import configure_structlog
+from voice_common.log import configure_structlog
 
 
 def main() -> None:

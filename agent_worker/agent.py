@@ -22,7 +22,6 @@ from livekit.agents import (
 )
 from pydantic import ValidationError
 
-from agent_worker.agent_config import DispatchMetadata
 from agent_worker.background import build_background_player
 from agent_worker.config import WorkerSettings
 from agent_worker.engines.factory import (
@@ -33,6 +32,7 @@ from agent_worker.engines.factory import (
     build_vad,
 )
 from agent_worker.gateway_client import GatewayClient
+from voice_common.agent_config import DispatchMetadata
 
 log = structlog.get_logger("agent_worker.session")
 

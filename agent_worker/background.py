@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from livekit.agents import AudioConfig, BackgroundAudioPlayer, BuiltinAudioClip
 
-from agent_worker.agent_config import BackgroundAudioConfig
+from voice_common.agent_config import BackgroundAudioConfig
 
 _BUILTIN = {clip.value: clip for clip in BuiltinAudioClip}
 

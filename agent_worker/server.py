@@ -8,7 +8,7 @@ from livekit.agents import AgentServer, JobContext, JobExecutorType, JobProcess
 
 from agent_worker.agent import prewarm, run_session
 from agent_worker.config import WorkerSettings
-from voice_gateway.log import configure_structlog
+from voice_common.log import configure_structlog
 
 _EXECUTORS = {"process": JobExecutorType.PROCESS, "thread": JobExecutorType.THREAD}
 

@@ -25,12 +25,12 @@ from typing import Any
 import aiohttp
 from livekit import api
 
-from agent_worker.agent_config import DispatchMetadata
 from bench.load import LoadResult, run_load
 from bench.stats import ratio
 from devstack.livekit_server import REPO
 from devstack.ports import free_port
 from devstack.stack import Stack
+from voice_common.agent_config import DispatchMetadata
 from voice_gateway.catalogue import AgentCatalogue
 from voice_gateway.config import DEFAULT_CATALOGUE, GatewaySettings
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from voice_common.log import configure_logging, get_logger
 from voice_gateway.app import create_app
 from voice_gateway.config import GatewaySettings
-from voice_gateway.log import configure_logging, get_logger
 
 
 def main() -> None:

@@ -57,6 +57,7 @@ class SessionView(_Out):
     room_name: str
     agent_id: str
     user_identity: str
+    channel: str
     status: str
     end_reason: str | None
     created_at: datetime
@@ -76,6 +77,7 @@ class SessionView(_Out):
             room_name=s.room_name,
             agent_id=s.agent_id,
             user_identity=s.user_identity,
+            channel=s.channel,
             status=s.status.value,
             end_reason=s.end_reason,
             created_at=s.created_at,

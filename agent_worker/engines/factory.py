@@ -20,10 +20,10 @@ from livekit.agents import NOT_GIVEN, llm, stt, tts, vad
 from livekit.agents import __version__ as agents_version
 from livekit.plugins import openai, silero
 
-from agent_worker.agent_config import AgentConfig
 from agent_worker.engines.espeak_tts import EspeakTTS
 from agent_worker.engines.pocketsphinx_stt import PocketSphinxSTT
 from agent_worker.engines.responder_llm import ResponderLLM
+from voice_common.agent_config import AgentConfig
 
 # the same grammar agent_config validates, repeated so engine strings from anywhere are checked
 _ENGINE_RE = re.compile(r"^([a-z][a-z0-9_-]*)(?::([A-Za-z0-9_./@+-]+))?$")

@@ -20,7 +20,7 @@ from livekit.agents import (
     utils,
 )
 
-from agent_worker.agent_config import FaqItem
+from voice_common.agent_config import FaqItem
 
 _APOSTROPHES = re.compile(r"['\u2019]")
 _WORD = re.compile(r"[^\W_]+")

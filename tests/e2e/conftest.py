@@ -78,6 +78,19 @@ def postgres() -> Iterator[PostgresServer]:
     server.stop()
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked `one_store` run on the SQLite stack only: what they prove does not depend on
+    the store, and running them twice would only double CI time."""
+    keep, drop = [], []
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        on_postgres = callspec is not None and callspec.params.get("stack") == "postgresql"
+        (drop if on_postgres and item.get_closest_marker("one_store") else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
 def stack(
     request: pytest.FixtureRequest,

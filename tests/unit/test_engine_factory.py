@@ -9,7 +9,6 @@ import pytest
 from livekit.agents import vad
 from livekit.plugins import openai, silero
 
-from agent_worker.agent_config import AgentConfig, FaqItem
 from agent_worker.engines import factory
 from agent_worker.engines.espeak_tts import EspeakTTS
 from agent_worker.engines.factory import (
@@ -23,6 +22,7 @@ from agent_worker.engines.factory import (
 )
 from agent_worker.engines.pocketsphinx_stt import PocketSphinxSTT
 from agent_worker.engines.responder_llm import ResponderLLM
+from voice_common.agent_config import AgentConfig, FaqItem
 
 pytestmark = pytest.mark.unit
 

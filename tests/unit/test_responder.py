@@ -5,13 +5,13 @@ from __future__ import annotations
 import pytest
 from livekit.agents import llm
 
-from agent_worker.agent_config import FaqItem
 from agent_worker.engines.responder_llm import (
     ResponderLLM,
     choose_answer,
     normalize_words,
     split_sentences,
 )
+from voice_common.agent_config import FaqItem
 
 pytestmark = pytest.mark.unit
 

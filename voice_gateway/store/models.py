@@ -15,6 +15,12 @@ class SessionStatus(enum.StrEnum):
     FAILED = "failed"
 
 
+class Channel(enum.StrEnum):
+    WEB = "web"
+    PHONE = "phone"
+    CHAT = "chat"
+
+
 class EndReason(enum.StrEnum):
     CLIENT_ENDED = "client_ended"
     ROOM_FINISHED = "room_finished"
@@ -46,6 +52,7 @@ class SessionRecord:
     ended_at: datetime | None
     user_joined_at: datetime | None
     agent_joined_at: datetime | None
+    channel: str = Channel.WEB
 
     @property
     def is_over(self) -> bool:

@@ -12,7 +12,12 @@ from sqlalchemy.exc import IntegrityError
 
 from voice_gateway.store.database import Database, now, utc
 from voice_gateway.store.limits import hold_live_slot
-from voice_gateway.store.models import SessionRecord, SessionStatus, TranscriptSegment
+from voice_gateway.store.models import (
+    Channel,
+    SessionRecord,
+    SessionStatus,
+    TranscriptSegment,
+)
 from voice_gateway.store.tables import sessions, transcript_segments
 
 
@@ -43,6 +48,7 @@ class SessionStore:
         agent_config: dict[str, Any],
         max_duration_seconds: int,
         live_cap: int | None = None,
+        channel: str = Channel.WEB,
     ) -> SessionRecord:
         """With `live_cap`, raises LiveCapReached when the key already has that many live
         sessions; the count and the insert share one transaction (see store/limits.py)."""
@@ -56,6 +62,7 @@ class SessionStore:
             "agent_config": agent_config,
             "max_duration_seconds": max_duration_seconds,
             "created_at": now(),
+            "channel": channel,
         }
         async with self._db.connect() as conn:
             if live_cap is not None and api_key_id is not None:
@@ -243,4 +250,5 @@ def _to_record(row: Row[Any]) -> SessionRecord:
         ended_at=utc(row.ended_at),
         user_joined_at=utc(row.user_joined_at),
         agent_joined_at=utc(row.agent_joined_at),
+        channel=row.channel,
     )

@@ -37,6 +37,8 @@ sessions = Table(
     Column("ended_at", DateTime(timezone=True)),
     Column("user_joined_at", DateTime(timezone=True)),
     Column("agent_joined_at", DateTime(timezone=True)),
+    # 0004: web (a LiveKit client with a token), phone (a SIP call) or chat (text only).
+    Column("channel", String(16), nullable=False, server_default="web"),
     Index("ix_sessions_status_created", "status", "created_at"),
     Index("ix_sessions_agent_created", "agent_id", "created_at"),
 )
