@@ -16,7 +16,6 @@ from voice_gateway.state import SETTINGS, WEB_PAGE
 
 routes = web.RouteTableDef()
 
-API_PREFIXES = ("v1/", "internal/")
 NO_CACHE = {"Cache-Control": "no-cache"}
 # Vite names built assets by their content hash: a name never changes meaning.
 IMMUTABLE = {"Cache-Control": "public, max-age=31536000, immutable"}
@@ -39,11 +38,10 @@ async def page_config(request: web.Request) -> web.Response:
     return web.json_response(body, headers={"Cache-Control": "no-store"})
 
 
-@routes.get("/{path:.*}")
+# The API's paths never match, so an unknown API path (any method) stays a JSON 404.
+@routes.get("/{path:(?!v1/|internal/).*}")
 async def page_file(request: web.Request) -> web.FileResponse:
     path = request.match_info["path"]
-    if path.startswith(API_PREFIXES):
-        raise NotFound("no such endpoint")
     root = request.app[SETTINGS].web_dir.resolve()
     index = root / "index.html"
     if not index.is_file():

@@ -5,7 +5,10 @@ import { useCaptions } from '../hooks/useCaptions';
 export function Captions() {
   const captions = useCaptions();
   const end = useRef<HTMLLIElement>(null);
-  useEffect(() => end.current?.scrollIntoView({ block: 'nearest' }), [captions]);
+  useEffect(() => {
+    // Braces matter: Chromium's scrollIntoView returns a promise, which is no effect cleanup.
+    void end.current?.scrollIntoView({ block: 'nearest' });
+  }, [captions]);
   return (
     <ol role="log" aria-label="Captions" aria-live="polite" className="captions">
       {captions.map((c) => (

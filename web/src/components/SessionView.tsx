@@ -12,21 +12,25 @@ import { Captions } from './Captions';
 import { VoiceAudioRenderer } from './VoiceAudioRenderer';
 
 interface Props {
+  roomName: string;
   muted: boolean;
   onAgentState: (state: AgentState | null) => void;
 }
 
 /** What a call shows and plays, inside <LiveKitRoom>. A chat box (issue 15) goes below the
  * captions; it reads the same room. */
-export function SessionView({ muted, onAgentState }: Props) {
+export function SessionView({ roomName, muted, onAgentState }: Props) {
   return (
-    <section className="session" aria-label="Call">
+    <section className="session" aria-label="Call" data-room={roomName}>
       <VoiceAudioRenderer />
       <BackgroundAudioRenderer />
       <StartAudio label="Allow audio" className="start-audio" />
       <MicrophoneSync muted={muted} />
       <AgentStateProbe onChange={onAgentState} />
       <Captions />
+      <p className="call-id">
+        Call <code>{roomName}</code>
+      </p>
     </section>
   );
 }
@@ -47,6 +51,8 @@ function MicrophoneSync({ muted }: { muted: boolean }) {
  * the status line that lives outside the room. */
 function AgentStateProbe({ onChange }: { onChange: (state: AgentState | null) => void }) {
   const { state } = useVoiceAssistant();
-  useEffect(() => onChange(state), [state, onChange]);
+  useEffect(() => {
+    onChange(state);
+  }, [state, onChange]);
   return null;
 }

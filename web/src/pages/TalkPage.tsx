@@ -76,7 +76,11 @@ export function TalkPage({ setup }: { setup: WebConfigState }) {
           onDisconnected={session.roomEvents.onDisconnected}
           onError={session.roomEvents.onError}
         >
-          <SessionView muted={session.muted} onAgentState={setAgentState} />
+          <SessionView
+            roomName={connection.roomName}
+            muted={session.muted}
+            onAgentState={setAgentState}
+          />
         </LiveKitRoom>
       ) : null}
     </main>
