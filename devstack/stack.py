@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -20,19 +21,12 @@ from pathlib import Path
 
 from devstack.livekit_server import LiveKitServer
 from devstack.ports import free_port
+from devstack.processes import LoggedProcess
 
 WORKER_READY_MARK = "registered worker"
 
 
-@dataclass
-class Process:
-    name: str
-    proc: subprocess.Popen[bytes]
-    log_path: Path
-
-    def log_text(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
+class Process(LoggedProcess):
     def stop(self, timeout: float = 15.0) -> None:
         if self.proc.poll() is not None:
             return
@@ -56,6 +50,8 @@ class Stack:
     agent_name: str = "voice-agent"
     extra_gateway_env: dict[str, str] = field(default_factory=dict)
     extra_worker_env: dict[str, str] = field(default_factory=dict)
+    # The publishable key of the page the gateway serves (stored by the gateway at start).
+    web_key: str = field(default_factory=lambda: f"vgw_pk_{secrets.token_urlsafe(32)}")
     livekit: LiveKitServer = field(init=False)
     gateway: Process | None = None
     workers: list[Process] = field(default_factory=list)
@@ -88,6 +84,7 @@ class Stack:
             "VOICEGW_DATABASE_URL": self.database_url or "",
             "VOICEGW_BOOTSTRAP_API_KEY": self.api_key,
             "VOICEGW_AGENT_NAME": self.agent_name,
+            "VOICEGW_WEB_PUBLISHABLE_KEY": self.web_key,
             **self.extra_gateway_env,
         }
 
@@ -139,19 +136,10 @@ class Stack:
         self.livekit.stop()
 
     def _spawn(self, name: str, argv: list[str], env: dict[str, str]) -> Process:
-        log_path = self.log_dir / f"{name}.log"
         # Cloud keys of the caller's shell never leak into the stack: the offline engines are
         # the default, and the tests of a missing key must not depend on the machine.
         base = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
-        with open(log_path, "ab") as log:
-            proc = subprocess.Popen(
-                argv,
-                env={**base, **env},
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        return Process(name, proc, log_path)
+        return Process.start(name, argv, log_path=self.log_dir / f"{name}.log", env={**base, **env})
 
 
 def _wait_http(url: str, process: Process, timeout: float) -> None:

@@ -13,7 +13,18 @@ from voice_gateway.catalogue import AgentCatalogue
 from voice_gateway.config import GatewaySettings
 from voice_gateway.cors import cors_middleware
 from voice_gateway.middlewares import error_middleware
-from voice_gateway.routes import health, internal, keys, ops, reads, sessions, webhooks
+from voice_gateway.routes import (
+    agents,
+    health,
+    internal,
+    keys,
+    livekit_token,
+    ops,
+    reads,
+    sessions,
+    web_page,
+    webhooks,
+)
 from voice_gateway.services.audit import SessionAudit
 from voice_gateway.services.keys import KeyService, default_limits
 from voice_gateway.services.limits import StartLimiter
@@ -21,7 +32,9 @@ from voice_gateway.services.livekit import LiveKitRooms
 from voice_gateway.services.outgoing_webhooks import WebhookSender
 from voice_gateway.services.reaper import Reaper
 from voice_gateway.services.sessions import SessionService
+from voice_gateway.services.web_page import prepare_web_page
 from voice_gateway.state import (
+    CATALOGUE,
     DATABASE,
     KEYS,
     LIVEKIT,
@@ -29,6 +42,7 @@ from voice_gateway.state import (
     SESSION_STORE,
     SESSIONS,
     SETTINGS,
+    WEB_PAGE,
 )
 from voice_gateway.store.audit import AuditStore
 from voice_gateway.store.database import Database
@@ -45,6 +59,7 @@ def create_app(settings: GatewaySettings) -> web.Application:
     app[SETTINGS] = settings
     # Loaded here, not lazily: a broken catalogue fails the start, not a request.
     catalogue = AgentCatalogue.load(settings.agents_file)
+    app[CATALOGUE] = catalogue
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
         db = Database(settings.database_url)
@@ -56,6 +71,7 @@ def create_app(settings: GatewaySettings) -> web.Application:
         )
         if settings.bootstrap_api_key is not None:
             await keys.ensure_bootstrap_key(settings.bootstrap_api_key.get_secret_value())
+        app[WEB_PAGE] = await prepare_web_page(settings, keys, catalogue)
         store = SessionStore(db)
         app[DATABASE] = db
         app[KEYS] = keys
@@ -98,4 +114,7 @@ def create_app(settings: GatewaySettings) -> web.Application:
     app.add_routes(internal.routes)
     app.add_routes(webhooks.routes)
     app.add_routes(keys.routes)
+    app.add_routes(agents.routes)
+    app.add_routes(livekit_token.routes)
+    app.add_routes(web_page.routes)  # last: its catch-all serves the page's own paths
     return app

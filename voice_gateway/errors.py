@@ -45,6 +45,10 @@ class WrongKeyType(ApiError):
     status, code = 403, "wrong_key_type"
 
 
+class SecretKeyInBrowser(ApiError):
+    status, code = 403, "secret_key_in_browser"
+
+
 class AgentNotFound(ApiError):
     status, code = 404, "agent_not_found"
 
@@ -59,6 +63,10 @@ class KeyNotFound(ApiError):
 
 class NotFound(ApiError):
     status, code = 404, "not_found"
+
+
+class WebClientNotBuilt(ApiError):
+    status, code = 404, "web_client_not_built"
 
 
 class MethodNotAllowed(ApiError):

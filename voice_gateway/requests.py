@@ -33,13 +33,23 @@ def presented_key(request: web.Request) -> str | None:
     return None
 
 
-async def authenticate(request: web.Request, scope: str) -> Principal:
+async def authenticate(
+    request: web.Request, scope: str | None, *, origin_required: bool = True
+) -> Principal:
+    """The caller's key, checked in this order: valid, not a secret key in a browser, the scope
+    (None: any key), then a publishable key's origin. `origin_required=False` is for reads a page
+    makes of its own origin: browsers send no Origin on a same-origin GET, and a cross-origin
+    request always carries one, which is then checked."""
     value = presented_key(request)
     if not value:
         raise MissingApiKey("send your API key in the x-api-key header")
     principal = await request.app[KEYS].authenticate(value)
-    principal.require(scope)
-    principal.require_origin(request.headers.get("Origin"))
+    origin = request.headers.get("Origin")
+    principal.require_not_in_browser(origin)
+    if scope is not None:
+        principal.require(scope)
+    if origin is not None or origin_required:
+        principal.require_origin(origin)
     return principal
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from voice_gateway.errors import LiveKitUnavailable
-from voice_gateway.services.livekit import LiveKitRooms, LiveRoom
+from voice_gateway.services.livekit import LiveKitRooms, LiveRoom, ParticipantDetails
 
 
 class FakeLiveKit(LiveKitRooms):
@@ -44,5 +44,7 @@ class FakeLiveKit(LiveKitRooms):
     async def has_agent(self, room: str) -> bool:
         return room in self.agents
 
-    def user_token(self, *, room: str, identity: str) -> str:
+    def user_token(
+        self, *, room: str, identity: str, details: ParticipantDetails | None = None
+    ) -> str:
         return f"token-for-{identity}-in-{room}"

@@ -32,6 +32,7 @@ class CreateKeyRequest(_In):
     rate_limit_per_minute: int | None = Field(default=None, ge=1, le=1_000_000)
     rate_limit_window_seconds: int | None = Field(default=None, ge=1, le=3600)
     max_concurrent_sessions: int | None = Field(default=None, ge=1, le=100_000)
+    allow_browser: bool = False
 
 
 class KeyView(_Out):
@@ -50,6 +51,7 @@ class KeyView(_Out):
     expires_at: datetime | None
     revoked_at: datetime | None
     rotated_at: datetime | None
+    allow_browser: bool
 
     @classmethod
     def of(cls, r: ApiKeyRecord) -> KeyView:
@@ -80,6 +82,7 @@ async def create_key(request: web.Request) -> web.Response:
             rate_limit_window_seconds=body.rate_limit_window_seconds,
             max_concurrent_sessions=body.max_concurrent_sessions,
         ),
+        allow_browser=body.allow_browser,
     )
     issued = await request.app[KEYS].create(spec, actor=actor)
     return web.json_response(_issued(issued), status=web.HTTPCreated.status_code, headers=NO_STORE)

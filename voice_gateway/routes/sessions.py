@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import json
-
 from aiohttp import web
 
-from voice_gateway.errors import PayloadTooLarge
 from voice_gateway.requests import authenticate, read_body
 from voice_gateway.schemas import (
     EndSessionRequest,
@@ -14,7 +11,6 @@ from voice_gateway.schemas import (
     StartSessionRequest,
     StartSessionResponse,
 )
-from voice_gateway.services.sessions import MAX_AGENT_CONFIG_BYTES
 from voice_gateway.state import SESSIONS
 
 routes = web.RouteTableDef()
@@ -25,17 +21,11 @@ async def start_session(request: web.Request) -> web.Response:
     principal = await authenticate(request, "sessions:write")
     await request.app[SESSIONS].check_rate(principal)
     body = await read_body(request, StartSessionRequest)
-    if body.agent_config is not None:
-        size = len(json.dumps(body.agent_config).encode())
-        if size > MAX_AGENT_CONFIG_BYTES:
-            raise PayloadTooLarge(f"agentConfig is over {MAX_AGENT_CONFIG_BYTES} bytes")
-    sessions = request.app[SESSIONS]
-    config = sessions.resolve_agent(body.agent_id, body.agent_config, principal=principal)
-    started = await sessions.start(
+    started = await request.app[SESSIONS].start_requested(
         principal=principal,
         agent_id=body.agent_id,
         user_identity=body.user_identity,
-        config=config,
+        overrides=body.agent_config,
     )
     response = StartSessionResponse(
         session_id=started.record.id,

@@ -6,7 +6,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -18,6 +18,15 @@ from voice_gateway.config import GatewaySettings
 from voice_gateway.errors import LiveKitUnavailable
 
 T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class ParticipantDetails:
+    """What a client may say about itself in its token (LiveKit's token endpoint lets it)."""
+
+    name: str | None = None
+    metadata: str | None = None
+    attributes: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +114,9 @@ class LiveKitRooms:
             return []
         return [p.kind for p in response.participants]
 
-    def user_token(self, *, room: str, identity: str) -> str:
+    def user_token(
+        self, *, room: str, identity: str, details: ParticipantDetails | None = None
+    ) -> str:
         grants = api.VideoGrants(
             room_join=True,
             room=room,
@@ -114,15 +125,22 @@ class LiveKitRooms:
             can_publish_data=True,
             can_publish_sources=["microphone"],
         )
-        return (
+        token = (
             api.AccessToken(
                 self._settings.livekit_api_key, self._settings.livekit_api_secret.get_secret_value()
             )
             .with_identity(identity)
             .with_grants(grants)
             .with_ttl(timedelta(seconds=self._settings.token_ttl_seconds))
-            .to_jwt()
         )
+        if details is not None:
+            if details.name:
+                token = token.with_name(details.name)
+            if details.metadata:
+                token = token.with_metadata(details.metadata)
+            if details.attributes:
+                token = token.with_attributes(details.attributes)
+        return token.to_jwt()
 
     async def _call(self, what: str, call: Awaitable[T]) -> T:
         async with _translate(what):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -13,11 +14,17 @@ from pydantic import ValidationError
 from voice_common.agent_config import AgentConfig, DispatchMetadata
 from voice_gateway.catalogue import AgentCatalogue
 from voice_gateway.config import GatewaySettings
-from voice_gateway.errors import AgentNotFound, InvalidRequest, LiveKitUnavailable, SessionNotFound
+from voice_gateway.errors import (
+    AgentNotFound,
+    InvalidRequest,
+    LiveKitUnavailable,
+    PayloadTooLarge,
+    SessionNotFound,
+)
 from voice_gateway.services.audit import SessionAudit
 from voice_gateway.services.keys import Principal
 from voice_gateway.services.limits import StartLimiter, live_cap_error
-from voice_gateway.services.livekit import LiveKitRooms
+from voice_gateway.services.livekit import LiveKitRooms, ParticipantDetails
 from voice_gateway.services.outgoing_webhooks import SESSION_ENDED, SESSION_STARTED, WebhookSender
 from voice_gateway.store.database import now
 from voice_gateway.store.limits import LiveCapReached
@@ -77,6 +84,27 @@ class SessionService:
         except ValidationError as exc:
             raise InvalidRequest(_describe(exc, prefix="agentConfig")) from None
 
+    async def start_requested(
+        self,
+        *,
+        principal: Principal,
+        agent_id: str,
+        user_identity: str | None,
+        overrides: dict[str, Any] | None,
+        participant: ParticipantDetails | None = None,
+    ) -> StartedSession:
+        """A client's start (/v1/sessions/start or LiveKit's token endpoint): its agentConfig
+        overrides checked and resolved against what the key may set, then start()."""
+        _check_config_size(overrides)
+        config = self.resolve_agent(agent_id, overrides, principal=principal)
+        return await self.start(
+            principal=principal,
+            agent_id=agent_id,
+            user_identity=user_identity,
+            config=config,
+            participant=participant,
+        )
+
     async def check_rate(self, principal: Principal) -> None:
         """Counts one start request against the key's rate limit (429 when over it); called
         before the body is read, so malformed and refused requests count too."""
@@ -90,6 +118,7 @@ class SessionService:
         agent_id: str,
         user_identity: str | None,
         config: AgentConfig,
+        participant: ParticipantDetails | None = None,
     ) -> StartedSession:
         session_id = f"ses_{secrets.token_hex(12)}"
         room_name = f"vgw-{agent_id}-{secrets.token_hex(6)}"
@@ -128,7 +157,7 @@ class SessionService:
             await self._fail_start(session_id, EndReason.DISPATCH_FAILED, exc, bound)
             raise
 
-        token = self._livekit.user_token(room=room_name, identity=identity)
+        token = self._livekit.user_token(room=room_name, identity=identity, details=participant)
         record = await self._store.mark_active(session_id)
         bound.info("session_started", user_identity=identity)
         if self._audit is not None:
@@ -249,6 +278,13 @@ class SessionService:
         except LiveKitUnavailable as exc:
             # LiveKit's empty_timeout closes the room anyway; the failed row says what happened.
             bound.warning("room_cleanup_failed", error=exc.message)
+
+
+def _check_config_size(overrides: dict[str, Any] | None) -> None:
+    if overrides is not None:
+        size = len(json.dumps(overrides).encode())
+        if size > MAX_AGENT_CONFIG_BYTES:
+            raise PayloadTooLarge(f"agentConfig is over {MAX_AGENT_CONFIG_BYTES} bytes")
 
 
 def _describe(exc: ValidationError, *, prefix: str = "") -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     ForeignKey,
@@ -15,6 +16,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 
 metadata = MetaData()
@@ -75,6 +77,8 @@ api_keys = Table(
     Column("rate_limit_window_seconds", Integer),
     Column("max_concurrent_sessions", Integer),
     Column("rotated_at", DateTime(timezone=True)),
+    # 0005_browser: a secret key that may be sent from a web page (an ops console); else refused.
+    Column("allow_browser", Boolean, nullable=False, server_default=false()),
 )
 
 # Hashes a rotation replaced: the bootstrap setting must not bring a rotated value back to life.
