@@ -69,6 +69,11 @@ class GatewaySettings(BaseSettings):
     webhook_max_attempts: int = Field(default=10, ge=1)
     webhook_poll_seconds: float = Field(default=0.5, gt=0)
 
+    # GET /metrics: on the API's own port by default; with a port set, on that port alone
+    # (bound to metrics_host, loopback unless changed), so the API port does not expose it.
+    metrics_port: int | None = Field(default=None, ge=0, le=65535)
+    metrics_host: str = "127.0.0.1"
+
     log_level: str = "INFO"
 
     @property

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import json
-from typing import TypeVar
+from typing import Any, TypeVar, get_origin
 
+import structlog
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from voice_gateway.errors import (
+    ApiError,
     InvalidJson,
     InvalidRequest,
     MissingApiKey,
     PayloadTooLarge,
     UnsupportedMediaType,
 )
+from voice_gateway.metrics import AUTH_FAILURES
 from voice_gateway.services.keys import Principal
 from voice_gateway.services.sessions import describe_validation_error
 from voice_gateway.state import KEYS, SETTINGS
@@ -34,12 +37,19 @@ def presented_key(request: web.Request) -> str | None:
 
 
 async def authenticate(request: web.Request, scope: str) -> Principal:
-    value = presented_key(request)
-    if not value:
-        raise MissingApiKey("send your API key in the x-api-key header")
-    principal = await request.app[KEYS].authenticate(value)
-    principal.require(scope)
-    principal.require_origin(request.headers.get("Origin"))
+    """The caller's principal; its key id (never the key) joins the log context."""
+    try:
+        value = presented_key(request)
+        if not value:
+            raise MissingApiKey("send your API key in the x-api-key header")
+        principal = await request.app[KEYS].authenticate(value)
+        structlog.contextvars.bind_contextvars(key_id=principal.key_id)
+        principal.require(scope)
+        principal.require_origin(request.headers.get("Origin"))
+    except ApiError as exc:
+        if exc.status in (401, 403):
+            AUTH_FAILURES.labels(reason=exc.code).inc()
+        raise
     return principal
 
 
@@ -58,5 +68,24 @@ async def read_body(request: web.Request, model: type[M]) -> M:
         raise InvalidRequest("the request body must be a JSON object")
     try:
         return model.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidRequest(describe_validation_error(exc)) from None
+
+
+def _list_params(model: type[BaseModel]) -> frozenset[str]:
+    fields = model.model_fields.items()
+    return frozenset(f.alias or name for name, f in fields if get_origin(f.annotation) is list)
+
+
+def read_query(request: web.Request, model: type[M]) -> M:
+    """A list field takes repeated parameters and comma-separated values alike; any other field
+    takes the last value given."""
+    lists = _list_params(model)
+    params: dict[str, Any] = {}
+    for key in request.query:
+        values = request.query.getall(key)
+        params[key] = [s for v in values for s in v.split(",") if s] if key in lists else values[-1]
+    try:
+        return model.model_validate(params)
     except ValidationError as exc:
         raise InvalidRequest(describe_validation_error(exc)) from None

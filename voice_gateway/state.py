@@ -9,6 +9,7 @@ from voice_gateway.services.keys import KeyService
 from voice_gateway.services.livekit import LiveKitRooms
 from voice_gateway.services.reaper import Reaper
 from voice_gateway.services.sessions import SessionService
+from voice_gateway.store.audit import AuditStore
 from voice_gateway.store.database import Database
 from voice_gateway.store.sessions import SessionStore
 
@@ -19,3 +20,4 @@ LIVEKIT = web.AppKey("livekit", LiveKitRooms)
 SESSIONS = web.AppKey("sessions", SessionService)
 SESSION_STORE = web.AppKey("session_store", SessionStore)
 REAPER = web.AppKey("reaper", Reaper)
+AUDIT_STORE = web.AppKey("audit_store", AuditStore)
