@@ -29,6 +29,7 @@ class Process:
     name: str
     proc: subprocess.Popen[bytes]
     log_path: Path
+    metrics_url: str | None = None
 
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
@@ -113,11 +114,13 @@ class Stack:
 
     def start_worker(self, timeout: float = 90) -> Process:
         self._workers_started += 1
+        metrics_port = free_port()  # one per worker: several may run beside each other
         worker = self._spawn(
             f"worker{self._workers_started - 1}",
             [sys.executable, "-m", "agent_worker", "start"],
-            self.worker_env(),
+            {**self.worker_env(), "AGENT_WORKER_METRICS_PORT": str(metrics_port)},
         )
+        worker.metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
         self.workers.append(worker)
         deadline = time.monotonic() + timeout
         while WORKER_READY_MARK not in worker.log_text():

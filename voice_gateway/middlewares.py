@@ -101,6 +101,8 @@ async def request_middleware(request: web.Request, handler: Handler) -> web.Stre
             route=route,
             status=status,
             duration_ms=round(elapsed * 1000, 2),
+            request_id=request_id,
+            key_id=structlog.contextvars.get_contextvars().get("key_id"),
         )
 
 
