@@ -253,9 +253,7 @@ def _responses(op: Operation[Any, Any], schemas: _Schemas) -> dict[str, Any]:
 
 
 def _error_table() -> str:
-    rows = "\n".join(
-        f"| {cls.status} | `{cls.code}` |" for cls in error_classes() if cls is not ApiError
-    )
+    rows = "\n".join(f"| {cls.status} | `{cls.code}` |" for cls in error_classes())
     return (
         "Start and end conversations with an AI voice agent over LiveKit.\n\n"
         'Every error is `{"error": {"code", "message", "requestId"}}` with a stable code; each '
