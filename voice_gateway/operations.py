@@ -91,6 +91,8 @@ class Operation(Generic[B, Q]):
     errors: tuple[type[ApiError], ...] = ()
     # Extra answer headers by status, e.g. {201: {"Cache-Control": "no-store"}}.
     headers: Mapping[int, Mapping[str, str]] = field(default_factory=dict)
+    # The router's path when a parameter needs a regular expression; without it, `path`.
+    route: str | None = None
 
     def __post_init__(self) -> None:
         if (self.auth == Auth.KEY) != (self.scope is not None):
@@ -155,6 +157,6 @@ class ApiRoutes(web.RouteTableDef):
     def operation(self, op: Operation[Any, Any]) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             _DECLARED[handler] = op
-            return self.route(op.method, op.path)(handler)
+            return self.route(op.method, op.route or op.path)(handler)
 
         return register

@@ -67,7 +67,8 @@ async def read_body(request: web.Request, model: type[M]) -> M:
     if not isinstance(data, dict):
         raise InvalidRequest("the request body must be a JSON object")
     try:
-        return model.model_validate(data)
+        # Strict JSON: what the documented JSON Schema allows (no "1" for 1, no 0 for false).
+        return model.model_validate_json(raw, strict=True)
     except ValidationError as exc:
         raise InvalidRequest(describe_validation_error(exc)) from None
 

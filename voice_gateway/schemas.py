@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from voice_gateway.store.models import Channel, SessionRecord, SessionStatus
@@ -14,6 +15,21 @@ IDENTITY_PATTERN = r"^[A-Za-z0-9_.:@-]{1,128}$"
 ROOM_NAME_PATTERN = r"^[A-Za-z0-9_.:@-]{1,128}$"
 # The {room} of a path, as OpenAPI describes it.
 ROOM_PARAM = {"type": "string", "pattern": ROOM_NAME_PATTERN}
+
+
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})")
+
+
+def _rfc3339(value: object) -> object:
+    """What JSON Schema's date-time means, and no more: pydantic alone would also read "0.5"
+    as a Unix time or take a time without its offset."""
+    if isinstance(value, str) and not _RFC3339.fullmatch(value):
+        raise ValueError("must be an RFC 3339 date-time such as 2026-01-31T09:00:00Z")
+    return value
+
+
+# A date-time a client sends (body or query).
+Timestamp = Annotated[datetime, BeforeValidator(_rfc3339)]
 
 
 class _In(BaseModel):
@@ -108,15 +124,15 @@ class SessionListQuery(_In):
     status: list[Literal["starting", "active", "ended", "failed"]] = Field(default_factory=list)
     agent_id: str | None = Field(default=None, max_length=64)
     user_identity: str | None = Field(default=None, pattern=IDENTITY_PATTERN)
-    since: datetime | None = None
-    until: datetime | None = None
+    since: Timestamp | None = None
+    until: Timestamp | None = None
     cursor: str | None = Field(default=None, max_length=200)
     limit: int = Field(default=50, ge=1, le=200)
 
 
 class UsageQuery(_In):
-    since: datetime | None = None
-    until: datetime | None = None
+    since: Timestamp | None = None
+    until: Timestamp | None = None
 
 
 class TranscriptSegmentView(_Out):

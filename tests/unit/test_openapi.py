@@ -76,7 +76,7 @@ def test_every_error_code_is_documented_with_the_error_schema(app: web.Applicati
                 assert codes, (op["operationId"], status)
                 documented.update(codes)
     every = {cls.code for cls in error_classes()}
-    assert every - documented == GLOBAL_CODES
+    assert every - documented <= GLOBAL_CODES
     for code in every:
         assert f"`{code}`" in document["info"]["description"]
     error = document["components"]["schemas"]["ErrorDetail"]

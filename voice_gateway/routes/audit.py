@@ -11,7 +11,7 @@ from pydantic import Field
 
 from voice_gateway.operations import ApiRoutes, Operation
 from voice_gateway.pagination import decode_cursor, encode_cursor
-from voice_gateway.schemas import PageMeta, _In, _Out
+from voice_gateway.schemas import PageMeta, Timestamp, _In, _Out
 from voice_gateway.state import AUDIT_STORE
 from voice_gateway.store.audit import AuditEvent, AuditQuery, AuditRecord
 
@@ -27,8 +27,8 @@ class AuditListQuery(_In):
         default=None, min_length=1, max_length=40, description="The key that made the request"
     )
     session_id: str | None = Field(default=None, min_length=1, max_length=40)
-    since: datetime | None = None
-    until: datetime | None = None
+    since: Timestamp | None = None
+    until: Timestamp | None = None
     cursor: str | None = Field(default=None, max_length=200)
     limit: int = Field(default=50, ge=1, le=200)
 
@@ -66,6 +66,11 @@ LIST = Operation(
 )
 
 
+def _position(cursor: str) -> tuple[datetime, int]:
+    at, row_id = decode_cursor(cursor, numeric_id=True)
+    return at, int(row_id)
+
+
 @routes.operation(LIST)
 async def list_audit(request: web.Request) -> web.Response:
     await LIST.authenticate(request)
@@ -78,7 +83,7 @@ async def list_audit(request: web.Request) -> web.Response:
             session_id=q.session_id,
             since=q.since,
             until=q.until,
-            after=decode_cursor(q.cursor, int) if q.cursor else None,
+            after=_position(q.cursor) if q.cursor else None,
             limit=q.limit + 1,
         )
     )

@@ -5,7 +5,6 @@ shared secret exists, and a token for one room cannot write another."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Literal
 
 from aiohttp import web
@@ -14,7 +13,7 @@ from pydantic import Field
 
 from voice_gateway.errors import InvalidApiKey, LiveKitUnavailable, MissingApiKey, SessionNotFound
 from voice_gateway.operations import ApiRoutes, Auth, Operation
-from voice_gateway.schemas import ROOM_PARAM, _In, _Out
+from voice_gateway.schemas import ROOM_PARAM, Timestamp, _In, _Out
 from voice_gateway.state import SESSION_STORE, SESSIONS, SETTINGS
 from voice_gateway.store.models import EndReason, TranscriptSegment
 
@@ -27,7 +26,7 @@ class SegmentIn(_In):
     segment_id: str = Field(min_length=1, max_length=128)
     speaker: Literal["user", "agent"]
     text: str = Field(min_length=1, max_length=10000)
-    spoken_at: datetime
+    spoken_at: Timestamp
 
 
 class TranscriptIn(_In):

@@ -11,7 +11,7 @@ from pydantic import Field
 
 from voice_gateway.errors import KeyNotFound, KeyRevoked
 from voice_gateway.operations import ApiRoutes, Operation
-from voice_gateway.schemas import CountMeta, _In, _Out
+from voice_gateway.schemas import CountMeta, Timestamp, _In, _Out
 from voice_gateway.services.keys import IssuedKey, KeyLimits, NewKey
 from voice_gateway.state import KEYS
 from voice_gateway.store.models import ApiKeyRecord
@@ -30,7 +30,7 @@ class CreateKeyRequest(_In):
     scopes: list[str] | None = Field(default=None, max_length=8)
     agent_ids: list[str] = Field(default_factory=list, max_length=64)
     allowed_origins: list[str] = Field(default_factory=list, max_length=32)
-    expires_at: datetime | None = None
+    expires_at: Timestamp | None = None
     rate_limit_per_minute: int | None = Field(default=None, ge=1, le=1_000_000)
     rate_limit_window_seconds: int | None = Field(default=None, ge=1, le=3600)
     max_concurrent_sessions: int | None = Field(default=None, ge=1, le=100_000)

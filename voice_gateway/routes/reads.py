@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
-from voice_gateway.errors import SessionNotFound
+from voice_gateway.errors import MethodNotAllowed, SessionNotFound
 from voice_gateway.operations import ApiRoutes, Operation
 from voice_gateway.pagination import decode_cursor, encode_cursor
 from voice_gateway.schemas import (
@@ -39,12 +39,14 @@ LIST = Operation(
 SHOW = Operation(
     method="GET",
     path="/v1/sessions/{room}",
+    # Not /v1/sessions/start or /end, so those paths answer 405 to a GET, not session_not_found.
+    route="/v1/sessions/{room:(?!(?:start|end)$)[^/]+}",
     summary="One session: state, timestamps, end reason, participants",
     tag="sessions",
     scope="sessions:read",
-    path_params={"room": ROOM_PARAM},
+    path_params={"room": {**ROOM_PARAM, "not": {"enum": ["start", "end"]}}},
     responses={200: SessionView},
-    errors=(SessionNotFound,),
+    errors=(SessionNotFound, MethodNotAllowed),  # 405 for "start" and "end", the POST paths
 )
 TRANSCRIPT = Operation(
     method="GET",
@@ -78,7 +80,7 @@ async def list_sessions(request: web.Request) -> web.Response:
             user_identity=q.user_identity,
             since=q.since,
             until=q.until,
-            after=decode_cursor(q.cursor, str) if q.cursor else None,
+            after=decode_cursor(q.cursor) if q.cursor else None,
             limit=q.limit + 1,
         )
     )
