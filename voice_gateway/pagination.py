@@ -5,9 +5,14 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import TypeVar
 
 from voice_gateway.errors import InvalidRequest
+from voice_gateway.schemas import PageMeta
+
+R = TypeVar("R")
 
 
 def encode_cursor(at: datetime, row_id: str | int) -> str:
@@ -25,3 +30,12 @@ def decode_cursor(cursor: str, *, numeric_id: bool = False) -> tuple[datetime, s
         return datetime.fromisoformat(at), row_id
     except (ValueError, TypeError, binascii.Error):
         raise InvalidRequest("cursor: not a cursor this API returned") from None
+
+
+def page_of(
+    rows: Sequence[R], limit: int, position: Callable[[R], tuple[datetime, str | int]]
+) -> tuple[Sequence[R], PageMeta]:
+    """A page from up to limit + 1 rows (the extra one says that more follow), and its meta."""
+    page, more = rows[:limit], len(rows) > limit
+    next_cursor = encode_cursor(*position(page[-1])) if more and page else None
+    return page, PageMeta(count=len(page), limit=limit, next_cursor=next_cursor)

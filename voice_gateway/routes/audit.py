@@ -10,7 +10,7 @@ from aiohttp import web
 from pydantic import Field
 
 from voice_gateway.operations import ApiRoutes, Operation
-from voice_gateway.pagination import decode_cursor, encode_cursor
+from voice_gateway.pagination import decode_cursor, page_of
 from voice_gateway.schemas import PageMeta, Timestamp, _In, _Out
 from voice_gateway.state import AUDIT_STORE
 from voice_gateway.store.audit import AuditEvent, AuditQuery, AuditRecord
@@ -87,11 +87,5 @@ async def list_audit(request: web.Request) -> web.Response:
             limit=q.limit + 1,
         )
     )
-    page, more = records[: q.limit], len(records) > q.limit
-    next_cursor = encode_cursor(page[-1].occurred_at, page[-1].id) if more and page else None
-    return LIST.reply(
-        AuditPage(
-            data=[AuditEventView.of(r) for r in page],
-            meta=PageMeta(count=len(page), limit=q.limit, next_cursor=next_cursor),
-        )
-    )
+    page, meta = page_of(records, q.limit, lambda r: (r.occurred_at, r.id))
+    return LIST.reply(AuditPage(data=[AuditEventView.of(r) for r in page], meta=meta))

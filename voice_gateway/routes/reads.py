@@ -9,10 +9,9 @@ from aiohttp import web
 
 from voice_gateway.errors import MethodNotAllowed, SessionNotFound
 from voice_gateway.operations import ApiRoutes, Operation
-from voice_gateway.pagination import decode_cursor, encode_cursor
+from voice_gateway.pagination import decode_cursor, page_of
 from voice_gateway.schemas import (
     ROOM_PARAM,
-    PageMeta,
     SessionListQuery,
     SessionPage,
     SessionView,
@@ -84,14 +83,8 @@ async def list_sessions(request: web.Request) -> web.Response:
             limit=q.limit + 1,
         )
     )
-    page, more = records[: q.limit], len(records) > q.limit
-    next_cursor = encode_cursor(page[-1].created_at, page[-1].id) if more and page else None
-    return LIST.reply(
-        SessionPage(
-            data=[SessionView.of(r) for r in page],
-            meta=PageMeta(count=len(page), limit=q.limit, next_cursor=next_cursor),
-        )
-    )
+    page, meta = page_of(records, q.limit, lambda r: (r.created_at, r.id))
+    return LIST.reply(SessionPage(data=[SessionView.of(r) for r in page], meta=meta))
 
 
 @routes.operation(SHOW)
