@@ -22,10 +22,13 @@ _RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-
 
 def _rfc3339(value: object) -> object:
     """What JSON Schema's date-time means, and no more: pydantic alone would also read "0.5"
-    as a Unix time or take a time without its offset."""
-    if isinstance(value, str) and not _RFC3339.fullmatch(value):
+    as a Unix time or take a time without its offset. Parsed here, so strict validation of a
+    JSON body (which refuses a str handed on by a validator) gets a datetime."""
+    if not isinstance(value, str):
+        return value
+    if not _RFC3339.fullmatch(value):
         raise ValueError("must be an RFC 3339 date-time such as 2026-01-31T09:00:00Z")
-    return value
+    return datetime.fromisoformat(value.upper())
 
 
 # A date-time a client sends (body or query).
