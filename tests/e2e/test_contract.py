@@ -70,7 +70,7 @@ async def revoke_what_it_made(gateway: Gateway, key_ids: list[str]) -> None:
 
 
 async def test_the_gateway_keeps_its_documented_contract(
-    gateway: Gateway, stack: Stack, lkapi: api.LiveKitAPI
+    gateway: Gateway, stack: Stack, lkapi: api.LiveKitAPI, tmp_path: Path
 ) -> None:
     rooms_before = await room_names(lkapi)
     status, fuzz, _ = await gateway.post(
@@ -116,7 +116,14 @@ async def test_the_gateway_keeps_its_documented_contract(
     ]
     try:
         run = await asyncio.to_thread(
-            subprocess.run, argv, env=env, capture_output=True, text=True, timeout=600
+            # Its cache and reports go to a scratch folder, not the checkout.
+            subprocess.run,
+            argv,
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=600,
         )
     finally:
         started = await end_what_it_started(gateway, fuzz["id"])
