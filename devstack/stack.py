@@ -26,7 +26,10 @@ from devstack.processes import LoggedProcess
 WORKER_READY_MARK = "registered worker"
 
 
+@dataclass
 class Process(LoggedProcess):
+    metrics_url: str | None = None
+
     def stop(self, timeout: float = 15.0) -> None:
         if self.proc.poll() is not None:
             return
@@ -110,11 +113,13 @@ class Stack:
 
     def start_worker(self, timeout: float = 90) -> Process:
         self._workers_started += 1
+        metrics_port = free_port()  # one per worker: several may run beside each other
         worker = self._spawn(
             f"worker{self._workers_started - 1}",
             [sys.executable, "-m", "agent_worker", "start"],
-            self.worker_env(),
+            {**self.worker_env(), "AGENT_WORKER_METRICS_PORT": str(metrics_port)},
         )
+        worker.metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
         self.workers.append(worker)
         deadline = time.monotonic() + timeout
         while WORKER_READY_MARK not in worker.log_text():

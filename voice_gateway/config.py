@@ -79,6 +79,10 @@ class GatewaySettings(BaseSettings):
     web_publishable_key: SecretStr | None = None
     web_origins: list[str] = Field(default_factory=list)
     web_default_agent: str | None = None
+    # GET /metrics: on the API's own port by default; with a port set, on that port alone
+    # (bound to metrics_host, loopback unless changed), so the API port does not expose it.
+    metrics_port: int | None = Field(default=None, ge=0, le=65535)
+    metrics_host: str = "127.0.0.1"
 
     log_level: str = "INFO"
 

@@ -11,6 +11,7 @@ from voice_gateway.services.livekit import LiveKitRooms
 from voice_gateway.services.reaper import Reaper
 from voice_gateway.services.sessions import SessionService
 from voice_gateway.services.web_page import WebPage
+from voice_gateway.store.audit import AuditStore
 from voice_gateway.store.database import Database
 from voice_gateway.store.sessions import SessionStore
 
@@ -23,3 +24,4 @@ SESSION_STORE = web.AppKey("session_store", SessionStore)
 REAPER = web.AppKey("reaper", Reaper)
 CATALOGUE = web.AppKey("catalogue", AgentCatalogue)
 WEB_PAGE = web.AppKey("web_page", WebPage)
+AUDIT_STORE = web.AppKey("audit_store", AuditStore)

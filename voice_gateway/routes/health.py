@@ -2,20 +2,51 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from aiohttp import web
 
 from voice_gateway.errors import ApiError
+from voice_gateway.operations import ApiRoutes, Auth, Operation
+from voice_gateway.schemas import _Out
 from voice_gateway.state import DATABASE, LIVEKIT
 
-routes = web.RouteTableDef()
+routes = ApiRoutes()
 
 
-@routes.get("/healthz")
+class Health(_Out):
+    status: Literal["ok"]
+
+
+class Readiness(_Out):
+    status: Literal["ready", "not_ready"]
+    checks: dict[str, str]
+
+
+HEALTHZ = Operation(
+    method="GET",
+    path="/healthz",
+    summary="Liveness: the process answers",
+    tag="health",
+    auth=Auth.NONE,
+    responses={200: Health},
+)
+READYZ = Operation(
+    method="GET",
+    path="/readyz",
+    summary="Readiness: LiveKit and the store answer (503 with the failing checks otherwise)",
+    tag="health",
+    auth=Auth.NONE,
+    responses={200: Readiness, 503: Readiness},
+)
+
+
+@routes.operation(HEALTHZ)
 async def healthz(_request: web.Request) -> web.Response:
-    return web.json_response({"status": "ok"})
+    return HEALTHZ.reply(Health(status="ok"))
 
 
-@routes.get("/readyz")
+@routes.operation(READYZ)
 async def readyz(request: web.Request) -> web.Response:
     checks: dict[str, str] = {}
     try:
@@ -29,7 +60,7 @@ async def readyz(request: web.Request) -> web.Response:
     except ApiError as exc:
         checks["livekit"] = exc.message
     ready = all(v == "ok" for v in checks.values())
-    return web.json_response(
-        {"status": "ready" if ready else "not_ready", "checks": checks},
+    return READYZ.reply(
+        Readiness(status="ready" if ready else "not_ready", checks=checks),
         status=200 if ready else 503,
     )

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from voice_gateway.requests import authenticate, read_body
+from voice_gateway.errors import (
+    AgentNotFound,
+    LiveKitUnavailable,
+    RateLimited,
+    SessionNotFound,
+)
+from voice_gateway.operations import ApiRoutes, Operation
 from voice_gateway.schemas import (
     EndSessionRequest,
     SessionView,
@@ -13,14 +19,35 @@ from voice_gateway.schemas import (
 )
 from voice_gateway.state import SESSIONS
 
-routes = web.RouteTableDef()
+routes = ApiRoutes()
+
+START = Operation(
+    method="POST",
+    path="/v1/sessions/start",
+    summary="Start a session: create the room, dispatch the agent, mint the caller's token",
+    tag="sessions",
+    scope="sessions:write",
+    body=StartSessionRequest,
+    responses={201: StartSessionResponse},
+    errors=(AgentNotFound, RateLimited, LiveKitUnavailable),
+)
+END = Operation(
+    method="POST",
+    path="/v1/sessions/end",
+    summary="End a session and delete its room (idempotent)",
+    tag="sessions",
+    scope="sessions:write",
+    body=EndSessionRequest,
+    responses={200: SessionView},
+    errors=(SessionNotFound, LiveKitUnavailable),
+)
 
 
-@routes.post("/v1/sessions/start")
+@routes.operation(START)
 async def start_session(request: web.Request) -> web.Response:
-    principal = await authenticate(request, "sessions:write")
+    principal = await START.authenticate(request)
     await request.app[SESSIONS].check_rate(principal)
-    body = await read_body(request, StartSessionRequest)
+    body = await START.read_body(request)
     started = await request.app[SESSIONS].start_requested(
         principal=principal,
         agent_id=body.agent_id,
@@ -36,14 +63,12 @@ async def start_session(request: web.Request) -> web.Response:
         user_identity=started.record.user_identity,
         expires_at=started.expires_at,
     )
-    return web.json_response(
-        response.model_dump(by_alias=True, mode="json"), status=web.HTTPCreated.status_code
-    )
+    return START.reply(response)
 
 
-@routes.post("/v1/sessions/end")
+@routes.operation(END)
 async def end_session(request: web.Request) -> web.Response:
-    principal = await authenticate(request, "sessions:write")
-    body = await read_body(request, EndSessionRequest)
+    principal = await END.authenticate(request)
+    body = await END.read_body(request)
     record = await request.app[SESSIONS].end(body.room_name, actor=principal)
-    return web.json_response(SessionView.of(record).dump())
+    return END.reply(SessionView.of(record))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from livekit.protocol import models
 
 from voice_gateway.config import GatewaySettings
 from voice_gateway.errors import LiveKitUnavailable
+from voice_gateway.metrics import LIVEKIT_DURATION, LIVEKIT_ERRORS
 
 T = TypeVar("T")
 
@@ -143,7 +145,7 @@ class LiveKitRooms:
         return token.to_jwt()
 
     async def _call(self, what: str, call: Awaitable[T]) -> T:
-        async with _translate(what):
+        async with _translate(what, _call_name(call)):
             return await asyncio.wait_for(call, self._settings.livekit_timeout_seconds)
 
 
@@ -151,17 +153,29 @@ class _NotFound(Exception):
     pass
 
 
+def _call_name(call: Awaitable[object]) -> str:
+    """The SDK method behind the awaitable (`RoomService.create_room`): a metric label that
+    new calls get without naming one."""
+    return str(getattr(call, "__qualname__", "unknown"))
+
+
 @asynccontextmanager
-async def _translate(what: str) -> AsyncIterator[None]:
+async def _translate(what: str, call: str) -> AsyncIterator[None]:
+    started = time.perf_counter()
     try:
         yield
     except api.TwirpError as exc:
         if exc.status == 404 or exc.code == "not_found":
             raise _NotFound() from None
+        LIVEKIT_ERRORS.labels(call=call, error=str(exc.code)).inc()
         raise LiveKitUnavailable(
             f"LiveKit refused to {what} (status {exc.status}, code {exc.code})"
         ) from None
     except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+        error = "timeout" if isinstance(exc, TimeoutError) else "connection"
+        LIVEKIT_ERRORS.labels(call=call, error=error).inc()
         raise LiveKitUnavailable(
             f"LiveKit did not answer when asked to {what} ({type(exc).__name__})"
         ) from None
+    finally:
+        LIVEKIT_DURATION.labels(call=call).observe(time.perf_counter() - started)

@@ -18,6 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from voice_gateway.config import GatewaySettings
 from voice_gateway.errors import ApiError
+from voice_gateway.metrics import REAPER_ACTIONS, REAPER_FLAGGED
 from voice_gateway.services.livekit import LiveKitRooms, LiveRoom
 from voice_gateway.services.sessions import SessionService
 from voice_gateway.store.database import Database, now
@@ -115,14 +116,17 @@ class Reaper:
         actions = await self.plan()
         if dry_run:
             return actions
+        REAPER_FLAGGED.clear()
         for action in actions:
             if action.action != END:
+                REAPER_FLAGGED.labels(rule=action.reason).inc()
                 continue
             try:
                 if action.session_id is not None and action.reason != "session_already_ended":
                     await self._sessions.end(action.room_name, reason=action.reason)
                 else:
                     await self._livekit.delete_room(action.room_name)
+                REAPER_ACTIONS.labels(rule=action.reason, outcome="ended").inc()
                 log.info(
                     "reaped",
                     room=action.room_name,
@@ -130,6 +134,7 @@ class Reaper:
                     reason=action.reason,
                 )
             except ApiError as exc:
+                REAPER_ACTIONS.labels(rule=action.reason, outcome="failed").inc()
                 log.warning("reap_failed", room=action.room_name, error=exc.message)
         return actions
 

@@ -21,6 +21,7 @@ from voice_gateway.errors import (
     PayloadTooLarge,
     SessionNotFound,
 )
+from voice_gateway.metrics import SESSIONS_ENDED, SESSIONS_STARTED, StartTimer
 from voice_gateway.services.audit import SessionAudit
 from voice_gateway.services.keys import Principal
 from voice_gateway.services.limits import StartLimiter, live_cap_error
@@ -126,6 +127,7 @@ class SessionService:
         bound = log.bind(session_id=session_id, room=room_name, agent_id=agent_id)
         principal.require_agent(agent_id)
         cap = principal.limits.max_concurrent_sessions
+        timer = StartTimer()
         try:
             record = await self._store.create(
                 session_id=session_id,
@@ -139,11 +141,13 @@ class SessionService:
             )
         except LiveCapReached:
             raise live_cap_error(cap or 0) from None
+        timer.lap("reserve")
         try:
             await self._livekit.create_room(room_name, metadata={"sessionId": session_id})
         except LiveKitUnavailable as exc:
             await self._fail_start(session_id, EndReason.LIVEKIT_UNAVAILABLE, exc, bound)
             raise
+        timer.lap("create_room")
 
         metadata = DispatchMetadata(
             session_id=session_id, agent_id=agent_id, user_identity=identity, config=config
@@ -156,9 +160,12 @@ class SessionService:
             await self._undo_room(room_name, bound)
             await self._fail_start(session_id, EndReason.DISPATCH_FAILED, exc, bound)
             raise
+        timer.lap("dispatch")
 
         token = self._livekit.user_token(room=room_name, identity=identity, details=participant)
         record = await self._store.mark_active(session_id)
+        timer.done("activate")
+        SESSIONS_STARTED.labels(agent=agent_id, channel=record.channel).inc()
         bound.info("session_started", user_identity=identity)
         if self._audit is not None:
             await self._audit.started(record)
@@ -249,6 +256,7 @@ class SessionService:
             record.id, status=status, reason=reason, error=error
         )
         if changed:
+            SESSIONS_ENDED.labels(closed.agent_id, closed.channel, status.value, reason).inc()
             bound.info(
                 "session_ended", status=status.value, reason=reason, room_existed=room_existed
             )
@@ -267,9 +275,10 @@ class SessionService:
     async def _fail_start(
         self, session_id: str, reason: EndReason, exc: LiveKitUnavailable, bound: Any
     ) -> None:
-        await self._store.finish(
+        failed, _ = await self._store.finish(
             session_id, status=SessionStatus.FAILED, reason=reason, error=exc.message
         )
+        SESSIONS_ENDED.labels(failed.agent_id, failed.channel, "failed", reason.value).inc()
         bound.warning("session_start_failed", reason=reason.value, error=exc.message)
 
     async def _undo_room(self, room_name: str, bound: Any) -> None:

@@ -113,6 +113,10 @@ audit_events = Table(
     Column("details", JSON),
     Index("ix_audit_key_occurred", "key_id", "occurred_at"),
     Index("ix_audit_occurred", "occurred_at"),
+    # 0008_ops: the audit API's other filters (GET /v1/audit).
+    Index("ix_audit_actor_occurred", "actor_key_id", "occurred_at"),
+    Index("ix_audit_session_occurred", "session_id", "occurred_at"),
+    Index("ix_audit_event_occurred", "event", "occurred_at"),
 )
 
 # The concurrent-session cap counts a key's live sessions on every start.
