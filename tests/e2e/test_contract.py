@@ -19,7 +19,7 @@ import pytest
 from livekit import api
 
 from devstack.stack import Stack
-from tests.e2e.conftest import Gateway, room_names
+from tests.e2e.conftest import AGENT_JOIN_S, Gateway, room_names
 from voice_gateway.pagination import encode_cursor
 
 pytestmark = [pytest.mark.e2e, pytest.mark.one_store]
@@ -66,7 +66,7 @@ async def end_what_it_started(
             continue
         with contextlib.suppress(AssertionError):
             await gateway.wait_for_session(
-                room, lambda r: r["participants"]["agent"]["joinedAt"], 30, "the agent"
+                room, lambda r: r["participants"]["agent"]["joinedAt"], AGENT_JOIN_S, "the agent"
             )
         status, ended = await gateway.end(room)
         assert status == 200, ended

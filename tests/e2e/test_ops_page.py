@@ -23,7 +23,7 @@ from playwright.async_api import BrowserContext, Locator, Page, expect
 from devstack.stack import Stack
 from devstack.voice_client import VoiceClient
 from tests.e2e.browser import DOCS, chromium, watched_page
-from tests.e2e.conftest import Gateway, room_names
+from tests.e2e.conftest import AGENT_JOIN_S, Gateway, room_names
 from tests.e2e.test_keys import create_key
 
 pytestmark = [pytest.mark.e2e, pytest.mark.one_store, pytest.mark.browser]
@@ -88,10 +88,10 @@ async def test_an_operator_finds_an_orphan_and_a_live_call_and_ends_both(
     session = await gateway.start(agentId="demo", userIdentity="ops-caller")
     call = session["roomName"]
     await client.join(session["livekitUrl"], session["userToken"])
-    agent = await client.wait_for_agent(within=60)
+    agent = await client.wait_for_agent(within=AGENT_JOIN_S)
     await client.wait_for(lambda: client.captions_of(agent), 60, "the greeting")
     await gateway.wait_for_session(
-        call, lambda r: r["participants"]["agent"]["joinedAt"], 60, "the agent's join"
+        call, lambda r: r["participants"]["agent"]["joinedAt"], AGENT_JOIN_S, "the agent's join"
     )
 
     key = await console_key(gateway)
