@@ -18,10 +18,13 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from agent_worker.capacity_report import FIRST_REPORT_MARK
 from devstack.livekit_server import LiveKitServer
 from devstack.ports import free_port
 
-WORKER_READY_MARK = "registered worker"
+# A worker is ready once the gateway has its first capacity report (after LiveKit registered it):
+# before that, /start would refuse with no_agent_available.
+WORKER_READY_MARK = FIRST_REPORT_MARK
 
 
 @dataclass
@@ -30,8 +33,14 @@ class Process:
     proc: subprocess.Popen[bytes]
     log_path: Path
 
+    log_offset: int = 0  # where this run's lines start in a log file earlier runs appended to
+
     def log_text(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        if not self.log_path.exists():
+            return ""
+        with open(self.log_path, "rb") as f:
+            f.seek(self.log_offset)
+            return f.read().decode(errors="replace")
 
     def stop(self, timeout: float = 15.0) -> None:
         if self.proc.poll() is not None:
@@ -140,6 +149,7 @@ class Stack:
 
     def _spawn(self, name: str, argv: list[str], env: dict[str, str]) -> Process:
         log_path = self.log_dir / f"{name}.log"
+        offset = log_path.stat().st_size if log_path.exists() else 0
         # Cloud keys of the caller's shell never leak into the stack: the offline engines are
         # the default, and the tests of a missing key must not depend on the machine.
         base = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
@@ -151,7 +161,7 @@ class Stack:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        return Process(name, proc, log_path)
+        return Process(name, proc, log_path, offset)
 
 
 def _wait_http(url: str, process: Process, timeout: float) -> None:

@@ -15,6 +15,7 @@ from voice_gateway.cors import cors_middleware
 from voice_gateway.middlewares import error_middleware
 from voice_gateway.routes import health, internal, keys, ops, reads, sessions, webhooks
 from voice_gateway.services.audit import SessionAudit
+from voice_gateway.services.capacity import AgentCapacity
 from voice_gateway.services.keys import KeyService, default_limits
 from voice_gateway.services.limits import StartLimiter
 from voice_gateway.services.livekit import LiveKitRooms
@@ -22,6 +23,7 @@ from voice_gateway.services.outgoing_webhooks import WebhookSender
 from voice_gateway.services.reaper import Reaper
 from voice_gateway.services.sessions import SessionService
 from voice_gateway.state import (
+    CAPACITY,
     DATABASE,
     KEYS,
     LIVEKIT,
@@ -36,6 +38,7 @@ from voice_gateway.store.keys import KeyStore
 from voice_gateway.store.limits import RateCounterStore
 from voice_gateway.store.outbox import Outbox
 from voice_gateway.store.sessions import SessionStore
+from voice_gateway.store.workers import WorkerStore
 
 
 def create_app(settings: GatewaySettings) -> web.Application:
@@ -62,6 +65,8 @@ def create_app(settings: GatewaySettings) -> web.Application:
         app[LIVEKIT] = livekit
         app[SESSION_STORE] = store
         events = WebhookSender(settings, Outbox(db), store, http)
+        capacity = AgentCapacity(settings, WorkerStore(db))
+        app[CAPACITY] = capacity
         session_service = SessionService(
             settings=settings,
             catalogue=catalogue,
@@ -70,10 +75,16 @@ def create_app(settings: GatewaySettings) -> web.Application:
             events=events,
             limiter=StartLimiter(RateCounterStore(db)),
             audit=SessionAudit(AuditStore(db)),
+            capacity=capacity,
         )
         app[SESSIONS] = session_service
         reaper = Reaper(
-            settings=settings, db=db, store=store, sessions=session_service, livekit=livekit
+            settings=settings,
+            db=db,
+            store=store,
+            sessions=session_service,
+            livekit=livekit,
+            capacity=capacity,
         )
         app[REAPER] = reaper
         tasks = []
@@ -87,6 +98,7 @@ def create_app(settings: GatewaySettings) -> web.Application:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await session_service.aclose()
         await http.close()
         await db.close()
 

@@ -69,6 +69,23 @@ class KeyRevoked(ApiError):
     status, code = 409, "key_revoked"
 
 
+class IdempotencyConflict(ApiError):
+    status, code = 409, "idempotency_conflict"
+
+
+class IdempotencyInProgress(ApiError):
+    status, code = 409, "idempotency_in_progress"
+
+    def __init__(self, message: str, *, retry_after_seconds: int) -> None:
+        super().__init__(message, headers={"Retry-After": str(max(1, retry_after_seconds))})
+
+
+class JobNotWanted(ApiError):
+    """Told to a worker whose job may not join: the session is over, or another job has it."""
+
+    status, code = 409, "job_not_wanted"
+
+
 class PayloadTooLarge(ApiError):
     status, code = 413, "payload_too_large"
 
@@ -90,3 +107,14 @@ class LiveKitUnavailable(ApiError):
 
 class StoreUnavailable(ApiError):
     status, code = 503, "store_unavailable"
+
+
+class NoAgentAvailable(ApiError):
+    status, code = 503, "no_agent_available"
+
+    def __init__(self, message: str, *, retry_after_seconds: int) -> None:
+        super().__init__(message, headers={"Retry-After": str(max(1, retry_after_seconds))})
+
+
+class AgentTimeout(ApiError):
+    status, code = 504, "agent_timeout"

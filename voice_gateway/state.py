@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from voice_gateway.config import GatewaySettings
+from voice_gateway.services.capacity import AgentCapacity
 from voice_gateway.services.keys import KeyService
 from voice_gateway.services.livekit import LiveKitRooms
 from voice_gateway.services.reaper import Reaper
@@ -19,3 +20,4 @@ LIVEKIT = web.AppKey("livekit", LiveKitRooms)
 SESSIONS = web.AppKey("sessions", SessionService)
 SESSION_STORE = web.AppKey("session_store", SessionStore)
 REAPER = web.AppKey("reaper", Reaper)
+CAPACITY = web.AppKey("capacity", AgentCapacity)

@@ -30,6 +30,11 @@ class FakeLiveKit(LiveKitRooms):
         self._maybe_fail("dispatch the agent")
         return "AD_1"
 
+    async def withdraw_dispatches(self, room: str) -> int:
+        self.calls.append(("withdraw_dispatches", room))
+        self._maybe_fail("list dispatches")
+        return 1
+
     async def delete_room(self, name: str) -> bool:
         self.calls.append(("delete_room", name))
         self._maybe_fail("delete the room")

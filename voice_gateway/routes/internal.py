@@ -1,7 +1,8 @@
 """Endpoints the agent worker calls.
 
-The worker proves itself with a LiveKit-signed token scoped to the room it reports on: no extra
-shared secret exists, and a token for one room cannot write another."""
+The worker proves itself with a LiveKit-signed token: scoped to the room it reports on (a token
+for one room cannot write another), or, for its capacity reports, carrying the `agent` grant and
+no room. No extra shared secret exists."""
 
 from __future__ import annotations
 
@@ -10,13 +11,16 @@ from typing import Literal
 
 from aiohttp import web
 from livekit import api
+from livekit.api.access_token import Claims
 from pydantic import Field
 
 from voice_gateway.errors import InvalidApiKey, MissingApiKey
 from voice_gateway.requests import read_body
 from voice_gateway.schemas import _In
-from voice_gateway.state import SESSION_STORE, SESSIONS, SETTINGS
+from voice_gateway.state import CAPACITY, SESSION_STORE, SESSIONS, SETTINGS
+from voice_gateway.store.database import now
 from voice_gateway.store.models import EndReason, TranscriptSegment
+from voice_gateway.store.sessions import JobClaim
 
 routes = web.RouteTableDef()
 
@@ -38,7 +42,25 @@ class AgentFailureIn(_In):
     error: str = Field(min_length=1, max_length=2000)
 
 
-def _verify_worker(request: web.Request, room_name: str) -> None:
+class WorkerReportIn(_In):
+    agent_name: str = Field(min_length=1, max_length=128)
+    live_sessions: int = Field(ge=0, le=100_000)
+    max_sessions: int = Field(ge=1, le=100_000)
+    draining: bool
+
+
+class JobClaimIn(_In):
+    session_id: str = Field(min_length=1, max_length=40)
+    attempt: int = Field(ge=1, le=100)
+    job_id: str = Field(min_length=1, max_length=64)
+    worker_id: str = Field(min_length=1, max_length=64)
+
+
+class AgentAudioIn(_In):
+    at: datetime
+
+
+def _worker_claims(request: web.Request) -> Claims:
     auth = request.headers.get("Authorization", "")
     scheme, _, token = auth.partition(" ")
     if scheme.lower() != "bearer" or not token:
@@ -51,11 +73,63 @@ def _verify_worker(request: web.Request, room_name: str) -> None:
         claims = verifier.verify(token.strip())
     except Exception:
         raise InvalidApiKey("the worker token is not valid") from None
-    video = claims.video
-    if claims.identity != WORKER_IDENTITY or video is None or video.room != room_name:
+    if claims.identity != WORKER_IDENTITY or claims.video is None:
+        raise InvalidApiKey("the worker token is not valid")
+    return claims
+
+
+def _verify_worker(request: web.Request, room_name: str) -> None:
+    video = _worker_claims(request).video
+    if video is None or video.room != room_name or not video.room_admin:
         raise InvalidApiKey("the worker token is not valid for this room")
-    if not video.room_admin:
-        raise InvalidApiKey("the worker token is not valid for this room")
+
+
+@routes.post("/internal/v1/workers/{worker_id}/report")
+async def worker_report(request: web.Request) -> web.Response:
+    """A worker's capacity: every few seconds, and at once when it starts draining."""
+    video = _worker_claims(request).video
+    if video is None or not video.agent or video.room:
+        raise InvalidApiKey("the worker token is not valid for capacity reports")
+    worker_id = request.match_info["worker_id"]
+    if not 0 < len(worker_id) <= 64:
+        raise InvalidApiKey("the worker id is not valid")
+    body = await read_body(request, WorkerReportIn)
+    await request.app[CAPACITY].report(
+        worker_id=worker_id,
+        agent_name=body.agent_name,
+        live_sessions=body.live_sessions,
+        max_sessions=body.max_sessions,
+        draining=body.draining,
+    )
+    return web.json_response({"ok": True})
+
+
+@routes.post("/internal/v1/sessions/{room}/job")
+async def claim_job(request: web.Request) -> web.Response:
+    """A job asks to join its room; only the first job of the current dispatch may (409 else)."""
+    room_name = request.match_info["room"]
+    _verify_worker(request, room_name)
+    body = await read_body(request, JobClaimIn)
+    record = await request.app[SESSIONS].claim_job(
+        room_name,
+        JobClaim(
+            session_id=body.session_id,
+            attempt=body.attempt,
+            job_id=body.job_id,
+            worker_id=body.worker_id,
+            at=now(),
+        ),
+    )
+    return web.json_response({"sessionId": record.id, "attempt": record.dispatch_attempts})
+
+
+@routes.post("/internal/v1/sessions/{room}/first-agent-audio")
+async def first_agent_audio(request: web.Request) -> web.Response:
+    room_name = request.match_info["room"]
+    _verify_worker(request, room_name)
+    body = await read_body(request, AgentAudioIn)
+    await request.app[SESSIONS].first_agent_audio(room_name, body.at)
+    return web.json_response({"ok": True})
 
 
 @routes.post("/internal/v1/sessions/{room}/transcript")

@@ -14,6 +14,7 @@ from voice_gateway.schemas import (
     StartSessionRequest,
     StartSessionResponse,
 )
+from voice_gateway.services import idempotency
 from voice_gateway.services.sessions import MAX_AGENT_CONFIG_BYTES
 from voice_gateway.state import SESSIONS
 
@@ -24,6 +25,7 @@ routes = web.RouteTableDef()
 async def start_session(request: web.Request) -> web.Response:
     principal = await authenticate(request, "sessions:write")
     await request.app[SESSIONS].check_rate(principal)
+    key = idempotency.parse_key(request.headers.get(idempotency.HEADER))
     body = await read_body(request, StartSessionRequest)
     if body.agent_config is not None:
         size = len(json.dumps(body.agent_config).encode())
@@ -36,6 +38,8 @@ async def start_session(request: web.Request) -> web.Response:
         agent_id=body.agent_id,
         user_identity=body.user_identity,
         config=config,
+        wait_for_agent=body.wait_for_agent,
+        idempotency_key=key,
     )
     response = StartSessionResponse(
         session_id=started.record.id,
@@ -47,7 +51,9 @@ async def start_session(request: web.Request) -> web.Response:
         expires_at=started.expires_at,
     )
     return web.json_response(
-        response.model_dump(by_alias=True, mode="json"), status=web.HTTPCreated.status_code
+        response.model_dump(by_alias=True, mode="json"),
+        status=web.HTTPCreated.status_code,
+        headers={idempotency.REPLAYED_HEADER: "true"} if started.replayed else None,
     )
 
 

@@ -61,6 +61,25 @@ class LiveKitRooms:
         )
         return str(dispatch.id)
 
+    async def withdraw_dispatches(self, room: str) -> int:
+        """Deletes the room's agent dispatches; LiveKit then terminates their jobs and removes
+        their agents from the room, so a re-dispatch can never bring a second agent."""
+        try:
+            dispatches = await self._call(
+                "list dispatches", self._api.agent_dispatch.list_dispatch(room_name=room)
+            )
+        except _NotFound:
+            return 0
+        for dispatch in dispatches:
+            try:
+                await self._call(
+                    "delete a dispatch",
+                    self._api.agent_dispatch.delete_dispatch(dispatch.id, room),
+                )
+            except _NotFound:
+                continue
+        return len(dispatches)
+
     async def delete_room(self, name: str) -> bool:
         """True when a room was deleted, False when LiveKit had no such room (already gone)."""
         try:

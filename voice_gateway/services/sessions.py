@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -10,26 +11,48 @@ from typing import Any
 import structlog
 from pydantic import ValidationError
 
-from voice_common.agent_config import AgentConfig, DispatchMetadata
+from voice_common.agent_config import AgentConfig
 from voice_gateway.catalogue import AgentCatalogue
 from voice_gateway.config import GatewaySettings
-from voice_gateway.errors import AgentNotFound, InvalidRequest, LiveKitUnavailable, SessionNotFound
+from voice_gateway.errors import (
+    AgentNotFound,
+    AgentTimeout,
+    IdempotencyConflict,
+    IdempotencyInProgress,
+    InvalidRequest,
+    JobNotWanted,
+    LiveKitUnavailable,
+    NoAgentAvailable,
+    SessionNotFound,
+)
+from voice_gateway.services import idempotency
+from voice_gateway.services.agent_wait import AgentArrivals
 from voice_gateway.services.audit import SessionAudit
+from voice_gateway.services.capacity import AgentCapacity
+from voice_gateway.services.dispatch_watch import DispatchWatch, dispatch_metadata
 from voice_gateway.services.keys import Principal
 from voice_gateway.services.limits import StartLimiter, live_cap_error
 from voice_gateway.services.livekit import LiveKitRooms
 from voice_gateway.services.outgoing_webhooks import SESSION_ENDED, SESSION_STARTED, WebhookSender
 from voice_gateway.store.database import now
 from voice_gateway.store.limits import LiveCapReached
-from voice_gateway.store.models import EndReason, SessionRecord, SessionStatus
-from voice_gateway.store.sessions import SessionStore
+from voice_gateway.store.models import EndReason, SessionRecord, SessionStatus, StartStamps
+from voice_gateway.store.sessions import IdempotencyKeyTaken, JobClaim, SessionStore
 
 log = structlog.get_logger("voice_gateway.sessions")
 
 MAX_AGENT_CONFIG_BYTES = 16 * 1024
 FAILURE_REASONS = frozenset(
-    {EndReason.LIVEKIT_UNAVAILABLE, EndReason.DISPATCH_FAILED, EndReason.AGENT_FAILED}
+    {
+        EndReason.LIVEKIT_UNAVAILABLE,
+        EndReason.DISPATCH_FAILED,
+        EndReason.AGENT_FAILED,
+        EndReason.AGENT_NEVER_JOINED,
+        EndReason.NO_AGENT_AVAILABLE,
+    }
 )
+# How long a retry waits for the first request with its Idempotency-Key to finish starting.
+IDEMPOTENT_WAIT_SECONDS = 15.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +61,7 @@ class StartedSession:
     user_token: str
     livekit_url: str
     expires_at: datetime
+    replayed: bool = False  # an earlier request with the same Idempotency-Key made it
 
 
 class SessionService:
@@ -51,6 +75,7 @@ class SessionService:
         events: WebhookSender | None = None,
         limiter: StartLimiter | None = None,
         audit: SessionAudit | None = None,
+        capacity: AgentCapacity | None = None,
     ) -> None:
         self._limiter = limiter
         self._audit = audit
@@ -59,6 +84,14 @@ class SessionService:
         self._catalogue = catalogue
         self._store = store
         self._livekit = livekit
+        self._capacity = capacity
+        self._arrivals = AgentArrivals(store)
+        self.watch = DispatchWatch(
+            settings=settings, store=store, livekit=livekit, give_up=self._give_up
+        )
+
+    async def aclose(self) -> None:
+        await self.watch.aclose()
 
     def resolve_agent(
         self, agent_id: str, overrides: dict[str, Any] | None, *, principal: Principal | None = None
@@ -90,23 +123,74 @@ class SessionService:
         agent_id: str,
         user_identity: str | None,
         config: AgentConfig,
+        wait_for_agent: bool = False,
+        idempotency_key: str | None = None,
     ) -> StartedSession:
+        """Starts a session whose agent is guaranteed to come or whose failure is told: no worker
+        capacity is 503 no_agent_available before any room exists; the dispatch is watched;
+        with `wait_for_agent` the answer comes once the agent is in the room (504 otherwise).
+        The same `idempotency_key` and request answer the same session, on any replica."""
+        principal.require_agent(agent_id)
+        fingerprint = None
+        if idempotency_key is not None:
+            fingerprint = idempotency.fingerprint(
+                agent_id=agent_id, user_identity=user_identity, config=config
+            )
+        for _ in range(2):
+            if idempotency_key is not None and fingerprint is not None:
+                earlier = await self._idempotent_earlier(principal, idempotency_key, fingerprint)
+                if earlier is not None:
+                    return await self._answer(earlier, wait_for_agent, replayed=True)
+            try:
+                record = await self._start_new(
+                    principal, agent_id, user_identity, config, idempotency_key, fingerprint
+                )
+            except IdempotencyKeyTaken:
+                continue  # a concurrent request with this key won the insert: answer its session
+            return await self._answer(record, wait_for_agent, replayed=False)
+        raise IdempotencyInProgress(
+            f"another request with this {idempotency.HEADER} is still starting; retry",
+            retry_after_seconds=1,
+        )
+
+    async def _start_new(
+        self,
+        principal: Principal,
+        agent_id: str,
+        user_identity: str | None,
+        config: AgentConfig,
+        idempotency_key: str | None,
+        fingerprint: str | None,
+    ) -> SessionRecord:
         session_id = f"ses_{secrets.token_hex(12)}"
         room_name = f"vgw-{agent_id}-{secrets.token_hex(6)}"
         identity = user_identity or f"user-{secrets.token_hex(6)}"
         bound = log.bind(session_id=session_id, room=room_name, agent_id=agent_id)
-        principal.require_agent(agent_id)
+        row: dict[str, Any] = {
+            "session_id": session_id,
+            "room_name": room_name,
+            "agent_id": agent_id,
+            "user_identity": identity,
+            "api_key_id": principal.key_id,
+            "agent_config": config.model_dump(by_alias=True, mode="json"),
+            "max_duration_seconds": config.max_duration_seconds,
+        }
+        if self._capacity is not None:
+            try:
+                await self._capacity.require()
+            except NoAgentAvailable as exc:
+                await self._store.record_refused(
+                    **row, reason=EndReason.NO_AGENT_AVAILABLE, error=exc.message
+                )
+                bound.warning("session_refused", reason=EndReason.NO_AGENT_AVAILABLE.value)
+                raise
         cap = principal.limits.max_concurrent_sessions
         try:
-            record = await self._store.create(
-                session_id=session_id,
-                room_name=room_name,
-                agent_id=agent_id,
-                user_identity=identity,
-                api_key_id=principal.key_id,
-                agent_config=config.model_dump(by_alias=True, mode="json"),
-                max_duration_seconds=config.max_duration_seconds,
+            await self._store.create(
+                **row,
                 live_cap=cap,
+                idempotency_key=idempotency_key,
+                request_fingerprint=fingerprint,
             )
         except LiveCapReached:
             raise live_cap_error(cap or 0) from None
@@ -115,10 +199,15 @@ class SessionService:
         except LiveKitUnavailable as exc:
             await self._fail_start(session_id, EndReason.LIVEKIT_UNAVAILABLE, exc, bound)
             raise
+        room_created_at = now()
 
-        metadata = DispatchMetadata(
-            session_id=session_id, agent_id=agent_id, user_identity=identity, config=config
-        ).model_dump_json(by_alias=True)
+        metadata = dispatch_metadata(
+            session_id=session_id,
+            agent_id=agent_id,
+            user_identity=identity,
+            config=config,
+            attempt=1,
+        )
         try:
             await self._livekit.dispatch_agent(
                 room_name, agent_name=self._settings.agent_name, metadata=metadata
@@ -127,19 +216,82 @@ class SessionService:
             await self._undo_room(room_name, bound)
             await self._fail_start(session_id, EndReason.DISPATCH_FAILED, exc, bound)
             raise
-
-        token = self._livekit.user_token(room=room_name, identity=identity)
-        record = await self._store.mark_active(session_id)
+        stamps = StartStamps(room_created_at=room_created_at, dispatched_at=now())
+        record = await self._store.mark_active(session_id, stamps)
+        self.watch.follow(session_id)
         bound.info("session_started", user_identity=identity)
         if self._audit is not None:
             await self._audit.started(record)
         if self._events is not None:
             await self._events.enqueue(SESSION_STARTED, session_id)
+        return record
+
+    async def _idempotent_earlier(
+        self, principal: Principal, key: str, fingerprint: str
+    ) -> SessionRecord | None:
+        """The session an earlier request with this key started, once it finished starting;
+        None when there is none (or it is past the window, or its start failed)."""
+        record = await self._store.get_by_idempotency_key(principal.key_id, key)
+        if record is None:
+            return None
+        if now() - record.created_at > timedelta(seconds=self._settings.idempotency_window_seconds):
+            await self._store.release_idempotency_key(record.id)
+            return None
+        if record.request_fingerprint != fingerprint:
+            raise IdempotencyConflict(
+                f"this {idempotency.HEADER} was used with a different request; use a new key"
+            )
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + IDEMPOTENT_WAIT_SECONDS
+        current: SessionRecord | None = record
+        while current is not None and current.status == SessionStatus.STARTING:
+            if loop.time() > deadline:
+                raise IdempotencyInProgress(
+                    f"the first request with this {idempotency.HEADER} is still starting; retry",
+                    retry_after_seconds=1,
+                )
+            await asyncio.sleep(0.1)
+            current = await self._store.get_by_id(record.id)
+        if current is None or current.idempotency_key != key:
+            return None  # that start failed and let go of the key: this one starts afresh
+        return current
+
+    async def _answer(
+        self, record: SessionRecord, wait_for_agent: bool, *, replayed: bool
+    ) -> StartedSession:
+        if wait_for_agent and not record.is_over:
+            record = await self._wait_for_agent(record)
         return StartedSession(
             record=record,
-            user_token=token,
+            user_token=self._livekit.user_token(
+                room=record.room_name, identity=record.user_identity
+            ),
             livekit_url=self._settings.client_livekit_url,
             expires_at=now() + timedelta(seconds=self._settings.token_ttl_seconds),
+            replayed=replayed,
+        )
+
+    async def _wait_for_agent(self, record: SessionRecord) -> SessionRecord:
+        """Bounded; when the agent does not come, the session is closed and its room deleted
+        before the 504, so nothing is left behind."""
+        timeout = self._settings.wait_for_agent_timeout_seconds
+        seen = await self._arrivals.wait(record.id, within=timeout) or record
+        if seen.agent_joined_at is not None:
+            return seen
+        if seen.is_over:
+            await self._store.release_idempotency_key(record.id)
+            raise AgentTimeout(
+                f"the session ended ({seen.end_reason}) before an agent joined; nothing is left"
+            )
+        await self._close(
+            seen,
+            status=SessionStatus.FAILED,
+            reason=EndReason.AGENT_NEVER_JOINED,
+            error=f"no agent joined within {timeout:g} s of a waitForAgent start",
+            release_idempotency_key=True,
+        )
+        raise AgentTimeout(
+            f"no agent joined within {timeout:g} s; the session was ended and its room deleted"
         )
 
     async def end(
@@ -155,7 +307,7 @@ class SessionService:
             actor.require_may_end(record.api_key_id)
         return await self._close(
             record,
-            status=SessionStatus.ENDED,
+            status=SessionStatus.FAILED if reason in FAILURE_REASONS else SessionStatus.ENDED,
             reason=reason,
             actor_key_id=actor.key_id if actor else None,
         )
@@ -182,6 +334,26 @@ class SessionService:
         record = await self._store.get_by_room(room_name)
         if record is not None:
             await self._store.record_join(record.id, who=who, at=at)
+            if who == "agent":
+                self._arrivals.arrived(record.id)
+
+    async def claim_job(self, room_name: str, claim: JobClaim) -> SessionRecord:
+        """A worker's job asks to join: yes for the first job of the current dispatch of a live
+        session, JobNotWanted otherwise (a late job, a replaced dispatch, an ended session)."""
+        record = await self.get(room_name)
+        if record.id != claim.session_id:
+            raise JobNotWanted("the job's session is not this room's session")
+        claimed = await self._store.claim_job(claim)
+        bound = log.bind(session_id=record.id, room=room_name, agent_id=record.agent_id)
+        if claimed is None:
+            bound.warning("job_turned_away", job_id=claim.job_id, attempt=claim.attempt)
+            raise JobNotWanted("this session is over or another job already has it")
+        bound.info("job_claimed", job_id=claim.job_id, worker_id=claim.worker_id)
+        return claimed
+
+    async def first_agent_audio(self, room_name: str, at: datetime) -> None:
+        record = await self.get(room_name)
+        await self._store.record_first_agent_audio(record.id, at)
 
     async def participant_left(self, room_name: str, *, who: str) -> None:
         """The agent leaving a live session means its worker died or gave up: the caller would
@@ -202,6 +374,7 @@ class SessionService:
         error: str | None = None,
         delete_room: bool = True,
         actor_key_id: str | None = None,
+        release_idempotency_key: bool = False,
     ) -> SessionRecord:
         """Every way a session ends comes through here: room first, then the record, then the
         session.ended event, so a failure to delete leaves the session live for a retry."""
@@ -217,7 +390,11 @@ class SessionService:
                 await self._store.mark_ending(record.id, reason=None, error=None)
                 raise
         closed, changed = await self._store.finish(
-            record.id, status=status, reason=reason, error=error
+            record.id,
+            status=status,
+            reason=reason,
+            error=error,
+            release_idempotency_key=release_idempotency_key,
         )
         if changed:
             bound.info(
@@ -235,11 +412,19 @@ class SessionService:
             raise SessionNotFound(f"no session for room {room_name!r}")
         return record
 
+    async def _give_up(self, record: SessionRecord, reason: str, error: str) -> None:
+        """The dispatch watch's last step: the room goes, the session fails with the reason."""
+        await self._close(record, status=SessionStatus.FAILED, reason=reason, error=error)
+
     async def _fail_start(
         self, session_id: str, reason: EndReason, exc: LiveKitUnavailable, bound: Any
     ) -> None:
         await self._store.finish(
-            session_id, status=SessionStatus.FAILED, reason=reason, error=exc.message
+            session_id,
+            status=SessionStatus.FAILED,
+            reason=reason,
+            error=exc.message,
+            release_idempotency_key=True,
         )
         bound.warning("session_start_failed", reason=reason.value, error=exc.message)
 
