@@ -28,6 +28,7 @@ from bench.sessions import (
     make_question_wav,
     run_greeting_sessions,
     run_voice_sessions,
+    run_wait_for_agent_sessions,
 )
 from bench.start_load import measure_start
 from devstack.stack import Stack
@@ -43,6 +44,8 @@ class Plan:
     start_cap_s: float = 30.0
     greeting_sessions: int = 30
     greeting_gap_s: float = 1.0
+    wait_sessions: int = 20
+    no_worker_requests: int = 100
     voice_sessions: int = 10
     sessions_cap_s: float = 240.0
     density_steps: tuple[int, ...] = (1, 2, 4, 8, 12, 16, 20, 24, 28, 32)
@@ -59,6 +62,8 @@ QUICK = Plan(
     start_cap_s=5.0,
     greeting_sessions=8,
     greeting_gap_s=0.3,
+    wait_sessions=6,
+    no_worker_requests=30,
     voice_sessions=3,
     sessions_cap_s=60.0,
     density_steps=(1, 4, 8),
@@ -118,11 +123,12 @@ async def _run(
         t = time.monotonic()
         start_dir = log_dir / "start"
         start_dir.mkdir()
-        results.start = await measure_start(
+        results.start, results.no_worker = await measure_start(
             levels=list(plan.start_levels),
             requests=plan.start_requests,
             time_cap_s=plan.start_cap_s,
             log_dir=start_dir,
+            refusals=plan.no_worker_requests,
         )
         phase_done("/start load", t)
     if "sessions" not in phases and "density" not in phases:
@@ -177,6 +183,10 @@ async def _sessions(plan: Plan, stack: Stack, log_dir: Path) -> SessionsResult:
             gap_s=plan.greeting_gap_s,
             time_cap_s=plan.sessions_cap_s / 2,
         )
+        _say(f"waitForAgent starts: {plan.wait_sessions} sessions")
+        result.waits = await run_wait_for_agent_sessions(
+            api, plan.wait_sessions, gap_s=plan.greeting_gap_s, time_cap_s=plan.sessions_cap_s / 4
+        )
         _say(f"voice-to-voice: {plan.voice_sessions} sessions")
         wav = await asyncio.to_thread(make_question_wav, log_dir)
         result.voice = await run_voice_sessions(
@@ -199,6 +209,7 @@ def _as_json(results: Results, plan: Plan) -> dict[str, Any]:
         "machine": results.machine,
         "plan": dataclasses.asdict(plan),
         "start": [lv.as_dict() for lv in results.start],
+        "no_worker": results.no_worker.as_dict() if results.no_worker else None,
         "sessions": results.sessions.as_dict() if results.sessions else None,
         "density": [run.as_dict() for run in results.density],
         "contention": results.contention,

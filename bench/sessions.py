@@ -44,9 +44,35 @@ class VoiceSample:
 
 
 @dataclass
+class WaitSample:
+    """A "waitForAgent": true start: its answer time, and whether the agent was in the room."""
+
+    room: str
+    answered_ms: float | None = None
+    agent_in_room_at_join: bool = False
+    error: str | None = None
+
+
+@dataclass
 class SessionsResult:
     sessions: list[SessionSample] = field(default_factory=list)
     voice: list[VoiceSample] = field(default_factory=list)
+    waits: list[WaitSample] = field(default_factory=list)
+
+    @property
+    def wait_for_agent(self) -> Summary | None:
+        return summarize([w.answered_ms for w in self.waits if w.answered_ms is not None])
+
+    @property
+    def start_plus_agent_ready(self) -> Summary | None:
+        """Request to agent in the room without waitForAgent: /start, then LiveKit's join stamp."""
+        return summarize(
+            [
+                s.start_ms + s.agent_ready_ms
+                for s in self.sessions
+                if s.agent_ready_ms is not None and not s.error
+            ]
+        )
 
     def summary(self, name: str) -> Summary | None:
         return summarize([v for s in self.sessions if (v := getattr(s, name)) is not None])
@@ -68,10 +94,14 @@ class SessionsResult:
         for name in STAGES:
             s = self.stage(name)
             summaries[f"stage_{name}_ms"] = s.as_dict() if s else None
+        wait, direct = self.wait_for_agent, self.start_plus_agent_ready
+        summaries["wait_for_agent_ms"] = wait.as_dict() if wait else None
+        summaries["start_plus_agent_ready_ms"] = direct.as_dict() if direct else None
         return {
             "summaries": summaries,
             "sessions": [asdict(s) for s in self.sessions],
             "voice": [asdict(v) for v in self.voice],
+            "waits": [asdict(w) for w in self.waits],
         }
 
 
@@ -128,6 +158,33 @@ async def _greeting_session(api: GatewayApi, index: int) -> SessionSample:
     finally:
         await _finish(api, client, started.room_name)
     return sample
+
+
+async def run_wait_for_agent_sessions(
+    api: GatewayApi, count: int, *, gap_s: float, time_cap_s: float
+) -> list[WaitSample]:
+    """/start with "waitForAgent": true, timed from the request to the answer; the client then
+    joins and checks that the agent is already there."""
+    samples: list[WaitSample] = []
+    deadline = time.monotonic() + time_cap_s
+    for i in range(count):
+        if time.monotonic() > deadline:
+            break
+        started = await api.start(
+            agentId="demo", userIdentity=f"bench-waiter-{i}", waitForAgent=True
+        )
+        sample = WaitSample(room=started.room_name, answered_ms=started.start_ms)
+        client = VoiceClient()
+        try:
+            await client.join(started.livekit_url, started.user_token)
+            sample.agent_in_room_at_join = bool(client.agent_identities)
+        except (AssertionError, TimeoutError) as exc:
+            sample.error = str(exc)
+        finally:
+            await _finish(api, client, started.room_name)
+        samples.append(sample)
+        await asyncio.sleep(gap_s)
+    return samples
 
 
 async def run_voice_sessions(

@@ -7,6 +7,7 @@ tests prove is what a developer runs.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -119,6 +120,9 @@ class Stack:
             "gateway", [sys.executable, "-m", "voice_gateway"], self.gateway_env()
         )
         _wait_http(f"{self.gateway_url}/healthz", self.gateway, 90)
+        if any(w.proc.poll() is None for w in self.workers):
+            # A restarted gateway knows the running workers again from their next report.
+            _wait_agents(f"{self.gateway_url}/readyz", self.gateway, 30)
 
     def start_worker(self, timeout: float = 90) -> Process:
         self._workers_started += 1
@@ -162,6 +166,19 @@ class Stack:
                 start_new_session=True,
             )
         return Process(name, proc, log_path, offset)
+
+
+def _wait_agents(url: str, process: Process, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:
+                if json.load(resp).get("checks", {}).get("agents", "ok") == "ok":
+                    return
+        except (urllib.error.URLError, OSError, ValueError):
+            pass
+        time.sleep(0.1)
+    raise TimeoutError(f"{process.name} heard from no agent worker at {url}")
 
 
 def _wait_http(url: str, process: Process, timeout: float) -> None:

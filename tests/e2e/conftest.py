@@ -111,6 +111,8 @@ def stack(
             "VOICEGW_WEBHOOK_ENDED_DELAY_SECONDS": "1",
             "VOICEGW_REAPER_INTERVAL_SECONDS": "1",
             "VOICEGW_ROOM_DEPARTURE_TIMEOUT_SECONDS": "2",
+            # Inside the HTTP client's 20 s timeout, with room for a loaded machine.
+            "VOICEGW_WAIT_FOR_AGENT_TIMEOUT_SECONDS": "12",
         },
     )
     try:

@@ -30,7 +30,7 @@ class FakeLiveKit(LiveKitRooms):
         self._maybe_fail("dispatch the agent")
         return "AD_1"
 
-    async def withdraw_dispatches(self, room: str) -> int:
+    async def withdraw_dispatches(self, room: str, *, agent_name: str) -> int:
         self.calls.append(("withdraw_dispatches", room))
         self._maybe_fail("list dispatches")
         return 1

@@ -209,7 +209,10 @@ async def test_the_watch_redispatches_once_then_gives_up_and_deletes_the_room(
     other = replica(db, livekit, dispatch_assign_timeout_seconds=0.2)  # e.g. the reaper's leader
     assert (await other.watch.check(sid)).next == Next.WAIT
     await asyncio.sleep(0.25)
+    assert (await other.watch.check(sid)).next == Next.WAIT  # no worker said it has room since
+    assert (await gateway.get(room)).dispatch_attempts == 1
 
+    await a_worker(db)  # a worker (a restarted one, say) reports a free slot
     await other.watch.check(sid)
     record = await gateway.get(room)
     assert record.dispatch_attempts == 2 and record.redispatched_at is not None
@@ -236,6 +239,33 @@ async def test_the_watch_leaves_a_session_whose_agent_is_in_the_room(
     livekit.agents.add(started.record.room_name)  # joined, but the webhook has not come yet
     other = replica(db, livekit, dispatch_assign_timeout_seconds=0.05)
     await asyncio.sleep(0.1)
+    await a_worker(db)
     assert (await other.watch.check(started.record.id)).next == Next.DONE
-    assert (await gateway.get(started.record.room_name)).dispatch_attempts == 1
+    record = await gateway.get(started.record.room_name)
+    assert record.dispatch_attempts == 1 and record.agent_joined_at is not None
+    await other.aclose()
+
+
+async def test_with_no_worker_since_the_dispatch_the_watch_gives_up_at_the_join_timeout(
+    gateway: SessionService, db: Database, livekit: FakeLiveKit
+) -> None:
+    await a_worker(db)
+    started = await start(gateway)
+    other = replica(db, livekit, dispatch_assign_timeout_seconds=0.05, agent_join_timeout_seconds=5)
+    await asyncio.sleep(0.1)
+    assert (await other.watch.check(started.record.id)).next == Next.WAIT
+    async with db.connect() as conn:  # five seconds later
+        await conn.execute(
+            update(sessions)
+            .where(sessions.c.id == started.record.id)
+            .values(dispatched_at=started.record.created_at - timedelta(seconds=5))
+        )
+    assert (await other.watch.check(started.record.id)).next == Next.DONE
+    record = await gateway.get(started.record.room_name)
+    assert (record.status, record.end_reason, record.dispatch_attempts) == (
+        "failed",
+        "agent_never_joined",
+        1,
+    )
+    assert started.record.room_name not in livekit.rooms
     await other.aclose()

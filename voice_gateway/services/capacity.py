@@ -100,6 +100,16 @@ class AgentCapacity:
         )
         return Capacity(self._settings.agent_name, tuple(workers), ttl)
 
+    async def available_since(self, since: datetime) -> bool:
+        """Whether a worker with a free slot has reported since `since` (and recently)."""
+        if not self._settings.agent_capacity_check:
+            return True
+        ttl = timedelta(seconds=self._settings.worker_report_ttl_seconds)
+        workers = await self._store.seen_since(
+            self._settings.agent_name, max(since, self._clock() - ttl)
+        )
+        return any(w.free_slots for w in workers)
+
     async def require(self) -> None:
         """Raises NoAgentAvailable when no fresh, non-draining worker has a free slot."""
         if not self._settings.agent_capacity_check:

@@ -22,6 +22,7 @@ import structlog
 from voice_common.agent_config import AgentConfig, DispatchMetadata
 from voice_gateway.config import GatewaySettings
 from voice_gateway.errors import ApiError, LiveKitUnavailable
+from voice_gateway.services.capacity import AgentCapacity
 from voice_gateway.services.livekit import LiveKitRooms
 from voice_gateway.store.database import now
 from voice_gateway.store.models import EndReason, SessionRecord, SessionStatus
@@ -30,6 +31,7 @@ from voice_gateway.store.sessions import SessionStore
 log = structlog.get_logger("voice_gateway.dispatch")
 
 MAX_ATTEMPTS = 2
+CAPACITY_RECHECK = timedelta(seconds=1)
 # A follow-up whose store or LiveKit calls keep failing stops after this many tries; the reaper's
 # pass takes over.
 _MAX_ERRORS = 20
@@ -65,18 +67,27 @@ def dispatch_metadata(
 def judge(
     record: SessionRecord, at: datetime, *, assign_timeout: float, join_timeout: float
 ) -> Verdict:
-    """What the session needs at `at`. An unclaimed dispatch has `assign_timeout` to be claimed;
-    a claimed one has `join_timeout` from the dispatch for its agent to be in the room."""
+    """What the session needs at `at`.
+
+    A dispatch must be claimed by a worker's job within `assign_timeout`, and a claimed job's agent
+    must be in the room within `join_timeout` of the dispatch. When the first dispatch misses
+    either, the session is re-dispatched once (REDISPATCH; `until` is how long it may wait for a
+    worker with room to appear, counted from the first dispatch); when the second misses, or no
+    worker appears in time, it is given up."""
     if record.is_over or record.agent_joined_at is not None:
         return Verdict(Next.DONE)
     if record.status != SessionStatus.ACTIVE:
         return Verdict(Next.DONE)  # still starting: the start or the stuck-start reaper owns it
-    since = record.last_dispatched_at or record.started_at or record.created_at
+    first = record.dispatched_at or record.started_at or record.created_at
+    last = record.redispatched_at or first
     allowed = join_timeout if record.agent_job_id else assign_timeout
-    deadline = since + timedelta(seconds=allowed)
+    deadline = last + timedelta(seconds=allowed)
     if at < deadline:
         return Verdict(Next.WAIT, deadline)
-    return Verdict(Next.REDISPATCH if record.dispatch_attempts < MAX_ATTEMPTS else Next.GIVE_UP)
+    if record.dispatch_attempts >= MAX_ATTEMPTS:
+        return Verdict(Next.GIVE_UP)
+    give_up_at = first + timedelta(seconds=join_timeout)
+    return Verdict(Next.REDISPATCH, give_up_at) if at < give_up_at else Verdict(Next.GIVE_UP)
 
 
 class DispatchWatch:
@@ -87,7 +98,9 @@ class DispatchWatch:
         store: SessionStore,
         livekit: LiveKitRooms,
         give_up: GiveUp,
+        capacity: AgentCapacity | None = None,
     ) -> None:
+        self._capacity = capacity
         self._settings = settings
         self._store = store
         self._livekit = livekit
@@ -116,17 +129,29 @@ class DispatchWatch:
         verdict = self.judge(record, now())
         if verdict.next in (Next.DONE, Next.WAIT):
             return verdict
+        if verdict.next == Next.REDISPATCH and not await self._worker_ready_since(record):
+            if verdict.until is not None and now() < verdict.until:
+                return Verdict(Next.WAIT, min(verdict.until, now() + CAPACITY_RECHECK))
+            verdict = Verdict(Next.GIVE_UP)
         # The join webhook may be late or lost; LiveKit knows whether an agent is in the room.
         if await self._livekit.has_agent(record.room_name):
+            await self._store.record_join(record.id, who="agent", at=now())
             return Verdict(Next.DONE)
         if verdict.next == Next.REDISPATCH:
             return await self._redispatch(record)
         await self._give_up(
             record,
             EndReason.AGENT_NEVER_JOINED,
-            f"no agent joined after {record.dispatch_attempts} dispatches",
+            f"no agent joined after {record.dispatch_attempts} dispatch(es)",
         )
         return Verdict(Next.DONE)
+
+    async def _worker_ready_since(self, record: SessionRecord) -> bool:
+        """Only a worker that has said it has room since the dispatch went unanswered is worth a
+        second dispatch: a frozen or killed one still looks fresh for a few seconds."""
+        if self._capacity is None:
+            return True
+        return await self._capacity.available_since(record.last_dispatched_at or record.created_at)
 
     async def _redispatch(self, record: SessionRecord) -> Verdict:
         moved = await self._store.begin_redispatch(record.id)
@@ -141,7 +166,9 @@ class DispatchWatch:
             attempt=moved.dispatch_attempts,
         )
         try:
-            withdrawn = await self._livekit.withdraw_dispatches(record.room_name)
+            withdrawn = await self._livekit.withdraw_dispatches(
+                record.room_name, agent_name=self._settings.agent_name
+            )
             await self._livekit.dispatch_agent(
                 record.room_name, agent_name=self._settings.agent_name, metadata=metadata
             )

@@ -61,15 +61,17 @@ class LiveKitRooms:
         )
         return str(dispatch.id)
 
-    async def withdraw_dispatches(self, room: str) -> int:
-        """Deletes the room's agent dispatches; LiveKit then terminates their jobs and removes
-        their agents from the room, so a re-dispatch can never bring a second agent."""
+    async def withdraw_dispatches(self, room: str, *, agent_name: str) -> int:
+        """Deletes the room's dispatches of `agent_name`; LiveKit then terminates their jobs and
+        removes their agents from the room, so a re-dispatch can never bring a second agent.
+        (LiveKit also keeps an implicit dispatch for unnamed agents in every room: left alone.)"""
         try:
-            dispatches = await self._call(
+            listed = await self._call(
                 "list dispatches", self._api.agent_dispatch.list_dispatch(room_name=room)
             )
         except _NotFound:
             return 0
+        dispatches = [d for d in listed if d.agent_name == agent_name]
         for dispatch in dispatches:
             try:
                 await self._call(

@@ -139,8 +139,10 @@ class Reaper:
                 continue
             try:
                 if action.action == REDISPATCH and action.session_id is not None:
+                    # The watch logs what it does (it may yet wait for a worker to report).
                     await self._sessions.watch.check(action.session_id)
-                elif action.session_id is not None and action.reason != "session_already_ended":
+                    continue
+                if action.session_id is not None and action.reason != "session_already_ended":
                     await self._sessions.end(action.room_name, reason=action.reason)
                 else:
                     await self._livekit.delete_room(action.room_name)

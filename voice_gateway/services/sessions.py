@@ -87,7 +87,11 @@ class SessionService:
         self._capacity = capacity
         self._arrivals = AgentArrivals(store)
         self.watch = DispatchWatch(
-            settings=settings, store=store, livekit=livekit, give_up=self._give_up
+            settings=settings,
+            store=store,
+            livekit=livekit,
+            give_up=self._give_up,
+            capacity=capacity,
         )
 
     async def aclose(self) -> None:
