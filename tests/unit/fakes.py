@@ -13,6 +13,7 @@ class FakeLiveKit(LiveKitRooms):
     def __init__(self) -> None:  # no super(): nothing to connect to
         self.rooms: dict[str, LiveRoom] = {}
         self.agents: set[str] = set()
+        self.taken: set[str] = set()  # rooms whose dispatch LiveKit assigned to a worker
         self.fail_on: set[str] = set()
         self.calls: list[tuple[str, str]] = []
 
@@ -29,6 +30,9 @@ class FakeLiveKit(LiveKitRooms):
         self.calls.append(("dispatch_agent", room))
         self._maybe_fail("dispatch the agent")
         return "AD_1"
+
+    async def dispatch_taken(self, room: str, *, agent_name: str) -> bool:
+        return room in self.taken
 
     async def withdraw_dispatches(self, room: str, *, agent_name: str) -> int:
         self.calls.append(("withdraw_dispatches", room))

@@ -27,7 +27,7 @@ from voice_gateway.services.dispatch_watch import Next
 from voice_gateway.services.sessions import SessionService, StartedSession
 from voice_gateway.store.database import Database, now
 from voice_gateway.store.sessions import JobClaim, SessionQuery, SessionStore
-from voice_gateway.store.tables import sessions
+from voice_gateway.store.tables import agent_workers, sessions
 from voice_gateway.store.workers import WorkerStore
 
 pytestmark = pytest.mark.unit
@@ -254,11 +254,15 @@ async def test_with_no_worker_since_the_dispatch_the_watch_gives_up_at_the_join_
     other = replica(db, livekit, dispatch_assign_timeout_seconds=0.05, agent_join_timeout_seconds=5)
     await asyncio.sleep(0.1)
     assert (await other.watch.check(started.record.id)).next == Next.WAIT
-    async with db.connect() as conn:  # five seconds later
+    dispatched = started.record.created_at - timedelta(seconds=5)
+    async with db.connect() as conn:  # five seconds later, and no worker has reported since
         await conn.execute(
             update(sessions)
             .where(sessions.c.id == started.record.id)
-            .values(dispatched_at=started.record.created_at - timedelta(seconds=5))
+            .values(dispatched_at=dispatched)
+        )
+        await conn.execute(
+            update(agent_workers).values(last_seen_at=dispatched - timedelta(seconds=1))
         )
     assert (await other.watch.check(started.record.id)).next == Next.DONE
     record = await gateway.get(started.record.room_name)
@@ -268,4 +272,20 @@ async def test_with_no_worker_since_the_dispatch_the_watch_gives_up_at_the_join_
         1,
     )
     assert started.record.room_name not in livekit.rooms
+    await other.aclose()
+
+
+async def test_a_job_livekit_assigned_but_slow_to_start_is_waited_for_not_replaced(
+    gateway: SessionService, db: Database, livekit: FakeLiveKit
+) -> None:
+    await a_worker(db)
+    started = await start(gateway)
+    livekit.taken.add(started.record.room_name)  # a loaded machine: its process is still starting
+    other = replica(db, livekit, dispatch_assign_timeout_seconds=0.05)
+    await asyncio.sleep(0.1)
+    await a_worker(db)
+    verdict = await other.watch.check(started.record.id)
+    assert verdict.next == Next.WAIT and verdict.until is not None
+    assert verdict.until - now() > timedelta(seconds=20)  # until the join timeout
+    assert (await gateway.get(started.record.room_name)).dispatch_attempts == 1
     await other.aclose()

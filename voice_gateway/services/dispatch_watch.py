@@ -49,7 +49,8 @@ class Next(enum.Enum):
 @dataclass(frozen=True, slots=True)
 class Verdict:
     next: Next
-    until: datetime | None = None
+    until: datetime | None = None  # WAIT: when to look again; REDISPATCH: the give-up time
+    agent_in_room: bool = False  # LiveKit has the agent though no join was recorded
 
 
 def dispatch_metadata(
@@ -67,13 +68,12 @@ def dispatch_metadata(
 def judge(
     record: SessionRecord, at: datetime, *, assign_timeout: float, join_timeout: float
 ) -> Verdict:
-    """What the session needs at `at`.
+    """What the session needs at `at`, from its row alone.
 
     A dispatch must be claimed by a worker's job within `assign_timeout`, and a claimed job's agent
     must be in the room within `join_timeout` of the dispatch. When the first dispatch misses
-    either, the session is re-dispatched once (REDISPATCH; `until` is how long it may wait for a
-    worker with room to appear, counted from the first dispatch); when the second misses, or no
-    worker appears in time, it is given up."""
+    either, it is re-dispatched (REDISPATCH; `until`, counted from the first dispatch, is how long
+    it may wait for a worker with a free slot); when the second misses, it is given up."""
     if record.is_over or record.agent_joined_at is not None:
         return Verdict(Next.DONE)
     if record.status != SessionStatus.ACTIVE:
@@ -86,8 +86,7 @@ def judge(
         return Verdict(Next.WAIT, deadline)
     if record.dispatch_attempts >= MAX_ATTEMPTS:
         return Verdict(Next.GIVE_UP)
-    give_up_at = first + timedelta(seconds=join_timeout)
-    return Verdict(Next.REDISPATCH, give_up_at) if at < give_up_at else Verdict(Next.GIVE_UP)
+    return Verdict(Next.REDISPATCH, first + timedelta(seconds=join_timeout))
 
 
 class DispatchWatch:
@@ -126,32 +125,50 @@ class DispatchWatch:
         record = await self._store.get_by_id(session_id)
         if record is None:
             return Verdict(Next.DONE)
-        verdict = self.judge(record, now())
+        verdict = await self.assess(record, now())
+        if verdict.agent_in_room:
+            await self._store.record_join(record.id, who="agent", at=now())
+        if verdict.next == Next.REDISPATCH:
+            return await self._redispatch(record)
+        if verdict.next == Next.GIVE_UP:
+            await self._give_up(
+                record,
+                EndReason.AGENT_NEVER_JOINED,
+                f"no agent joined after {record.dispatch_attempts} dispatch(es)",
+            )
+            return Verdict(Next.DONE)
+        return verdict
+
+    async def assess(self, record: SessionRecord, at: datetime) -> Verdict:
+        """The row's verdict, checked against LiveKit and the workers' reports before anything
+        is done: a job LiveKit assigned but whose process is slow to start is waited for (up to
+        the join timeout), a re-dispatch waits for a worker that has reported a free slot since
+        the dispatch went unanswered, and an agent already in the room ends the watch."""
+        verdict = self.judge(record, at)
         if verdict.next in (Next.DONE, Next.WAIT):
             return verdict
-        if verdict.next == Next.REDISPATCH and not await self._worker_ready_since(record):
+        last = record.last_dispatched_at or record.created_at
+        join_deadline = last + timedelta(seconds=self._settings.agent_join_timeout_seconds)
+        if record.agent_job_id is None and now() < join_deadline:
+            if await self._livekit.dispatch_taken(
+                record.room_name, agent_name=self._settings.agent_name
+            ):
+                return Verdict(Next.WAIT, join_deadline)
+        if verdict.next == Next.REDISPATCH and not await self._worker_ready_since(last):
             if verdict.until is not None and now() < verdict.until:
                 return Verdict(Next.WAIT, min(verdict.until, now() + CAPACITY_RECHECK))
             verdict = Verdict(Next.GIVE_UP)
         # The join webhook may be late or lost; LiveKit knows whether an agent is in the room.
         if await self._livekit.has_agent(record.room_name):
-            await self._store.record_join(record.id, who="agent", at=now())
-            return Verdict(Next.DONE)
-        if verdict.next == Next.REDISPATCH:
-            return await self._redispatch(record)
-        await self._give_up(
-            record,
-            EndReason.AGENT_NEVER_JOINED,
-            f"no agent joined after {record.dispatch_attempts} dispatch(es)",
-        )
-        return Verdict(Next.DONE)
+            return Verdict(Next.DONE, agent_in_room=True)
+        return verdict
 
-    async def _worker_ready_since(self, record: SessionRecord) -> bool:
-        """Only a worker that has said it has room since the dispatch went unanswered is worth a
-        second dispatch: a frozen or killed one still looks fresh for a few seconds."""
+    async def _worker_ready_since(self, since: datetime) -> bool:
+        """Only a worker that has said it has a free slot since the dispatch went unanswered is
+        worth a second dispatch: a frozen or killed one still looks fresh for a few seconds."""
         if self._capacity is None:
             return True
-        return await self._capacity.available_since(record.last_dispatched_at or record.created_at)
+        return await self._capacity.available_since(since)
 
     async def _redispatch(self, record: SessionRecord) -> Verdict:
         moved = await self._store.begin_redispatch(record.id)

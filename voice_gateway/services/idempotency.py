@@ -6,16 +6,23 @@ per API key), so every replica answers a retry with the same session.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import re
+from datetime import timedelta
 
 from voice_common.agent_config import AgentConfig
-from voice_gateway.errors import InvalidRequest
+from voice_gateway.errors import IdempotencyConflict, IdempotencyInProgress, InvalidRequest
+from voice_gateway.store.database import now
+from voice_gateway.store.models import SessionRecord, SessionStatus
+from voice_gateway.store.sessions import SessionStore
 
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
 _KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+# How long a retry waits for the first request with its key to finish starting.
+WAIT_FOR_FIRST_SECONDS = 15.0
 
 
 def parse_key(value: str | None) -> str | None:
@@ -40,3 +47,38 @@ def fingerprint(*, agent_id: str, user_identity: str | None, config: AgentConfig
         separators=(",", ":"),
     )
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class IdempotentStarts:
+    def __init__(self, store: SessionStore, window_seconds: int) -> None:
+        self._store = store
+        self._window = timedelta(seconds=window_seconds)
+
+    async def earlier(self, api_key_id: str, key: str, fingerprint: str) -> SessionRecord | None:
+        """The session an earlier request with this key started, once it finished starting;
+        None when there is none, it is past the window, or its start failed (which let go of
+        the key). The same key with another request is IdempotencyConflict."""
+        record = await self._store.get_by_idempotency_key(api_key_id, key)
+        if record is None:
+            return None
+        if now() - record.created_at > self._window:
+            await self._store.release_idempotency_key(record.id)
+            return None
+        if record.request_fingerprint != fingerprint:
+            raise IdempotencyConflict(
+                f"this {HEADER} was used with a different request; use a new key"
+            )
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + WAIT_FOR_FIRST_SECONDS
+        current: SessionRecord | None = record
+        while current is not None and current.status == SessionStatus.STARTING:
+            if loop.time() > deadline:
+                raise IdempotencyInProgress(
+                    f"the first request with this {HEADER} is still starting; retry",
+                    retry_after_seconds=1,
+                )
+            await asyncio.sleep(0.1)
+            current = await self._store.get_by_id(record.id)
+        if current is None or current.idempotency_key != key:
+            return None
+        return current

@@ -12,7 +12,8 @@ from typing import Any, TypeVar
 
 import aiohttp
 from livekit import api
-from livekit.protocol import models
+from livekit.protocol import agent, models
+from livekit.protocol.agent_dispatch import AgentDispatch
 
 from voice_gateway.config import GatewaySettings
 from voice_gateway.errors import LiveKitUnavailable
@@ -61,17 +62,30 @@ class LiveKitRooms:
         )
         return str(dispatch.id)
 
-    async def withdraw_dispatches(self, room: str, *, agent_name: str) -> int:
-        """Deletes the room's dispatches of `agent_name`; LiveKit then terminates their jobs and
-        removes their agents from the room, so a re-dispatch can never bring a second agent.
-        (LiveKit also keeps an implicit dispatch for unnamed agents in every room: left alone.)"""
+    async def dispatch_taken(self, room: str, *, agent_name: str) -> bool:
+        """Whether LiveKit assigned a job of the room's `agent_name` dispatch to a worker (its
+        process may still be starting); False when the dispatch was dropped."""
+        live = (agent.JobStatus.JS_PENDING, agent.JobStatus.JS_RUNNING)
+        return any(
+            job.state.status in live
+            for dispatch in await self._dispatches(room, agent_name)
+            for job in dispatch.state.jobs
+        )
+
+    async def _dispatches(self, room: str, agent_name: str) -> list[AgentDispatch]:
         try:
             listed = await self._call(
                 "list dispatches", self._api.agent_dispatch.list_dispatch(room_name=room)
             )
         except _NotFound:
-            return 0
-        dispatches = [d for d in listed if d.agent_name == agent_name]
+            return []
+        return [d for d in listed if d.agent_name == agent_name]
+
+    async def withdraw_dispatches(self, room: str, *, agent_name: str) -> int:
+        """Deletes the room's dispatches of `agent_name`; LiveKit then terminates their jobs and
+        removes their agents from the room, so a re-dispatch can never bring a second agent.
+        (LiveKit also keeps an implicit dispatch for unnamed agents in every room: left alone.)"""
+        dispatches = await self._dispatches(room, agent_name)
         for dispatch in dispatches:
             try:
                 await self._call(

@@ -112,14 +112,12 @@ class Reaper:
         if s.agent_joined_at is None:
             # The dispatch watch's own rule (re-dispatch once, then give up), for sessions whose
             # replica is no longer there to follow them.
-            verdict = self._sessions.watch.judge(s, at - WATCH_FALLBACK_GRACE)
-            if verdict.next not in (Next.REDISPATCH, Next.GIVE_UP):
-                return None
-            if await self._livekit.has_agent(room.name):
-                return None
+            verdict = await self._sessions.watch.assess(s, at - WATCH_FALLBACK_GRACE)
             if verdict.next == Next.REDISPATCH:
                 return ReapAction(s.room_name, s.id, "agent_not_dispatched", REDISPATCH)
-            return ReapAction(s.room_name, s.id, EndReason.AGENT_NEVER_JOINED, END)
+            if verdict.next == Next.GIVE_UP:
+                return ReapAction(s.room_name, s.id, EndReason.AGENT_NEVER_JOINED, END)
+            return None
         # Fewer than two participants means the user or the agent is missing; only then is it
         # worth asking LiveKit who is there.
         agent_limit = timedelta(seconds=self._settings.agent_join_timeout_seconds)

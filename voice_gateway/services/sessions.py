@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -17,7 +16,6 @@ from voice_gateway.config import GatewaySettings
 from voice_gateway.errors import (
     AgentNotFound,
     AgentTimeout,
-    IdempotencyConflict,
     IdempotencyInProgress,
     InvalidRequest,
     JobNotWanted,
@@ -51,8 +49,6 @@ FAILURE_REASONS = frozenset(
         EndReason.NO_AGENT_AVAILABLE,
     }
 )
-# How long a retry waits for the first request with its Idempotency-Key to finish starting.
-IDEMPOTENT_WAIT_SECONDS = 15.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +82,7 @@ class SessionService:
         self._livekit = livekit
         self._capacity = capacity
         self._arrivals = AgentArrivals(store)
+        self._idempotent = idempotency.IdempotentStarts(store, settings.idempotency_window_seconds)
         self.watch = DispatchWatch(
             settings=settings,
             store=store,
@@ -142,7 +139,9 @@ class SessionService:
             )
         for _ in range(2):
             if idempotency_key is not None and fingerprint is not None:
-                earlier = await self._idempotent_earlier(principal, idempotency_key, fingerprint)
+                earlier = await self._idempotent.earlier(
+                    principal.key_id, idempotency_key, fingerprint
+                )
                 if earlier is not None:
                     return await self._answer(earlier, wait_for_agent, replayed=True)
             try:
@@ -229,36 +228,6 @@ class SessionService:
         if self._events is not None:
             await self._events.enqueue(SESSION_STARTED, session_id)
         return record
-
-    async def _idempotent_earlier(
-        self, principal: Principal, key: str, fingerprint: str
-    ) -> SessionRecord | None:
-        """The session an earlier request with this key started, once it finished starting;
-        None when there is none (or it is past the window, or its start failed)."""
-        record = await self._store.get_by_idempotency_key(principal.key_id, key)
-        if record is None:
-            return None
-        if now() - record.created_at > timedelta(seconds=self._settings.idempotency_window_seconds):
-            await self._store.release_idempotency_key(record.id)
-            return None
-        if record.request_fingerprint != fingerprint:
-            raise IdempotencyConflict(
-                f"this {idempotency.HEADER} was used with a different request; use a new key"
-            )
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + IDEMPOTENT_WAIT_SECONDS
-        current: SessionRecord | None = record
-        while current is not None and current.status == SessionStatus.STARTING:
-            if loop.time() > deadline:
-                raise IdempotencyInProgress(
-                    f"the first request with this {idempotency.HEADER} is still starting; retry",
-                    retry_after_seconds=1,
-                )
-            await asyncio.sleep(0.1)
-            current = await self._store.get_by_id(record.id)
-        if current is None or current.idempotency_key != key:
-            return None  # that start failed and let go of the key: this one starts afresh
-        return current
 
     async def _answer(
         self, record: SessionRecord, wait_for_agent: bool, *, replayed: bool

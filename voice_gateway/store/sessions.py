@@ -168,16 +168,16 @@ class SessionStore:
             ).one_or_none()
         return _to_record(row) if row else None
 
-    async def mark_active(self, session_id: str, stamps: StartStamps) -> SessionRecord:
+    async def mark_active(
+        self, session_id: str, stamps: StartStamps | None = None
+    ) -> SessionRecord:
+        """The start's completing write, with the setup stamps it collected on the way."""
+        values: dict[str, Any] = {"status": SessionStatus.ACTIVE.value, "started_at": now()}
+        if stamps is not None:
+            values["room_created_at"] = stamps.room_created_at
+            values["dispatched_at"] = stamps.dispatched_at
         record, _ = await self._transition(
-            session_id,
-            from_status=(SessionStatus.STARTING,),
-            values={
-                "status": SessionStatus.ACTIVE.value,
-                "started_at": now(),
-                "room_created_at": stamps.room_created_at,
-                "dispatched_at": stamps.dispatched_at,
-            },
+            session_id, from_status=(SessionStatus.STARTING,), values=values
         )
         return record
 
