@@ -22,9 +22,9 @@ log = structlog.get_logger("agent_worker.gateway")
 
 WORKER_IDENTITY = "agent-worker"
 _RETRIES = 5
-# The gateway's answers that mean "this job must not join": the session is over, another job
-# has it, its dispatch was replaced, or there is no such session.
-_NOT_WANTED = (404, 409)
+# The gateway's answer that means "this job must not join": the session is over, another job has
+# it, or its dispatch was replaced. (A room the gateway has no session for, 404, is not its call.)
+_NOT_WANTED = 409
 
 
 def worker_token(settings: WorkerSettings, grants: api.VideoGrants) -> str:
@@ -61,7 +61,7 @@ class GatewayClient:
             "/job",
             {"sessionId": session_id, "attempt": attempt, "jobId": job_id, "workerId": worker_id},
         )
-        return status not in _NOT_WANTED
+        return status != _NOT_WANTED
 
     def add_segment(self, segment: dict[str, Any]) -> None:
         self._queue.put_nowait(segment)

@@ -76,9 +76,11 @@ def judge(
     it may wait for a worker with a free slot); when the second misses, it is given up."""
     if record.is_over or record.agent_joined_at is not None:
         return Verdict(Next.DONE)
-    if record.status != SessionStatus.ACTIVE:
-        return Verdict(Next.DONE)  # still starting: the start or the stuck-start reaper owns it
-    first = record.dispatched_at or record.started_at or record.created_at
+    if record.status != SessionStatus.ACTIVE or record.dispatched_at is None:
+        # Still starting (the start or the stuck-start reaper owns it), or not dispatched by
+        # SessionService.start (the reaper's agent-join rule covers it).
+        return Verdict(Next.DONE)
+    first = record.dispatched_at
     last = record.redispatched_at or first
     allowed = join_timeout if record.agent_job_id else assign_timeout
     deadline = last + timedelta(seconds=allowed)

@@ -109,7 +109,7 @@ class Reaper:
         join_limit = timedelta(seconds=self._settings.user_join_timeout_seconds)
         if s.user_joined_at is None and age > join_limit:
             return ReapAction(s.room_name, s.id, EndReason.USER_NEVER_JOINED, END)
-        if s.agent_joined_at is None:
+        if s.agent_joined_at is None and s.dispatched_at is not None:
             # The dispatch watch's own rule (re-dispatch once, then give up), for sessions whose
             # replica is no longer there to follow them.
             verdict = await self._sessions.watch.assess(s, at - WATCH_FALLBACK_GRACE)
@@ -123,7 +123,8 @@ class Reaper:
         agent_limit = timedelta(seconds=self._settings.agent_join_timeout_seconds)
         if room.num_participants < 2 and age > agent_limit:
             if not await self._livekit.has_agent(room.name):
-                return ReapAction(s.room_name, s.id, EndReason.AGENT_LEFT, END)
+                reason = EndReason.AGENT_LEFT if s.agent_joined_at else EndReason.AGENT_NEVER_JOINED
+                return ReapAction(s.room_name, s.id, reason, END)
         return None
 
     async def run_once(self, *, dry_run: bool = False) -> list[ReapAction]:
