@@ -119,7 +119,14 @@ def test_capacity_counts_free_slots_of_workers_that_are_not_draining() -> None:
     at = datetime(2026, 1, 1, tzinfo=UTC)
 
     def report(wid: str, live: int, most: int, draining: bool = False) -> WorkerReport:
-        return WorkerReport(wid, "voice-agent", live, most, draining, at - timedelta(seconds=1))
+        return WorkerReport(
+            worker_id=wid,
+            agent_name="voice-agent",
+            live_sessions=live,
+            max_sessions=most,
+            draining=draining,
+            last_seen_at=at - timedelta(seconds=1),
+        )
 
     capacity = Capacity(
         "voice-agent",

@@ -26,6 +26,7 @@ from voice_gateway.services.capacity import AgentCapacity
 from voice_gateway.services.dispatch_watch import Next
 from voice_gateway.services.sessions import SessionService, StartedSession
 from voice_gateway.store.database import Database, now
+from voice_gateway.store.models import WorkerState
 from voice_gateway.store.sessions import JobClaim, SessionQuery, SessionStore
 from voice_gateway.store.tables import agent_workers, sessions
 from voice_gateway.store.workers import WorkerStore
@@ -56,11 +57,13 @@ async def gateway(db: Database, livekit: FakeLiveKit) -> AsyncIterator[SessionSe
 
 async def a_worker(db: Database, *, live: int = 0, draining: bool = False) -> None:
     await WorkerStore(db).report(
-        worker_id="AW_test",
-        agent_name="voice-agent",
-        live_sessions=live,
-        max_sessions=2,
-        draining=draining,
+        WorkerState(
+            worker_id="AW_test",
+            agent_name="voice-agent",
+            live_sessions=live,
+            max_sessions=2,
+            draining=draining,
+        )
     )
 
 

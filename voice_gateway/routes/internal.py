@@ -7,7 +7,7 @@ no room. No extra shared secret exists."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Literal, TypeVar
 
 from aiohttp import web
 from livekit import api
@@ -19,10 +19,11 @@ from voice_gateway.requests import read_body
 from voice_gateway.schemas import _In
 from voice_gateway.state import CAPACITY, SESSION_STORE, SESSIONS, SETTINGS
 from voice_gateway.store.database import now
-from voice_gateway.store.models import EndReason, TranscriptSegment
+from voice_gateway.store.models import EndReason, TranscriptSegment, WorkerState
 from voice_gateway.store.sessions import JobClaim
 
 routes = web.RouteTableDef()
+M = TypeVar("M", bound=_In)
 
 WORKER_IDENTITY = "agent-worker"
 
@@ -84,6 +85,13 @@ def _verify_worker(request: web.Request, room_name: str) -> None:
         raise InvalidApiKey("the worker token is not valid for this room")
 
 
+async def _room_report(request: web.Request, model: type[M]) -> tuple[str, M]:
+    """The room a worker reports on, its token checked for that room, and the report."""
+    room_name = request.match_info["room"]
+    _verify_worker(request, room_name)
+    return room_name, await read_body(request, model)
+
+
 @routes.post("/internal/v1/workers/{worker_id}/report")
 async def worker_report(request: web.Request) -> web.Response:
     """A worker's capacity: every few seconds, and at once when it starts draining."""
@@ -94,22 +102,14 @@ async def worker_report(request: web.Request) -> web.Response:
     if not 0 < len(worker_id) <= 64:
         raise InvalidApiKey("the worker id is not valid")
     body = await read_body(request, WorkerReportIn)
-    await request.app[CAPACITY].report(
-        worker_id=worker_id,
-        agent_name=body.agent_name,
-        live_sessions=body.live_sessions,
-        max_sessions=body.max_sessions,
-        draining=body.draining,
-    )
+    await request.app[CAPACITY].report(WorkerState(worker_id=worker_id, **body.model_dump()))
     return web.json_response({"ok": True})
 
 
 @routes.post("/internal/v1/sessions/{room}/job")
 async def claim_job(request: web.Request) -> web.Response:
     """A job asks to join its room; only the first job of the current dispatch may (409 else)."""
-    room_name = request.match_info["room"]
-    _verify_worker(request, room_name)
-    body = await read_body(request, JobClaimIn)
+    room_name, body = await _room_report(request, JobClaimIn)
     record = await request.app[SESSIONS].claim_job(
         room_name,
         JobClaim(
@@ -125,18 +125,14 @@ async def claim_job(request: web.Request) -> web.Response:
 
 @routes.post("/internal/v1/sessions/{room}/first-agent-audio")
 async def first_agent_audio(request: web.Request) -> web.Response:
-    room_name = request.match_info["room"]
-    _verify_worker(request, room_name)
-    body = await read_body(request, AgentAudioIn)
+    room_name, body = await _room_report(request, AgentAudioIn)
     await request.app[SESSIONS].first_agent_audio(room_name, body.at)
     return web.json_response({"ok": True})
 
 
 @routes.post("/internal/v1/sessions/{room}/transcript")
 async def add_transcript(request: web.Request) -> web.Response:
-    room_name = request.match_info["room"]
-    _verify_worker(request, room_name)
-    body = await read_body(request, TranscriptIn)
+    room_name, body = await _room_report(request, TranscriptIn)
     record = await request.app[SESSIONS].get(room_name)
     added = await request.app[SESSION_STORE].add_segments(
         record.id,
@@ -152,9 +148,7 @@ async def add_transcript(request: web.Request) -> web.Response:
 
 @routes.post("/internal/v1/sessions/{room}/agent-failed")
 async def agent_failed(request: web.Request) -> web.Response:
-    room_name = request.match_info["room"]
-    _verify_worker(request, room_name)
-    body = await read_body(request, AgentFailureIn)
+    room_name, body = await _room_report(request, AgentFailureIn)
     record = await request.app[SESSIONS].fail(
         room_name, reason=EndReason.AGENT_FAILED, error=body.error
     )

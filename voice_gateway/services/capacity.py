@@ -17,7 +17,7 @@ from typing import Any
 from voice_gateway.config import GatewaySettings
 from voice_gateway.errors import NoAgentAvailable
 from voice_gateway.store.database import now
-from voice_gateway.store.models import WorkerReport
+from voice_gateway.store.models import WorkerReport, WorkerState
 from voice_gateway.store.workers import WorkerStore
 
 # Reports this old are deleted by the reaper's pass; they are long past counting.
@@ -76,22 +76,8 @@ class AgentCapacity:
         self._store = store
         self._clock = clock
 
-    async def report(
-        self,
-        *,
-        worker_id: str,
-        agent_name: str,
-        live_sessions: int,
-        max_sessions: int,
-        draining: bool,
-    ) -> None:
-        await self._store.report(
-            worker_id=worker_id,
-            agent_name=agent_name,
-            live_sessions=live_sessions,
-            max_sessions=max_sessions,
-            draining=draining,
-        )
+    async def report(self, state: WorkerState) -> None:
+        await self._store.report(state)
 
     async def current(self) -> Capacity:
         ttl = self._settings.worker_report_ttl_seconds

@@ -35,7 +35,7 @@ from voice_gateway.services.outgoing_webhooks import SESSION_ENDED, SESSION_STAR
 from voice_gateway.store.database import now
 from voice_gateway.store.limits import LiveCapReached
 from voice_gateway.store.models import EndReason, SessionRecord, SessionStatus, StartStamps
-from voice_gateway.store.sessions import IdempotencyKeyTaken, JobClaim, SessionStore
+from voice_gateway.store.sessions import IdempotencyKeyTaken, JobClaim, Refusal, SessionStore
 
 log = structlog.get_logger("voice_gateway.sessions")
 
@@ -182,8 +182,8 @@ class SessionService:
             try:
                 await self._capacity.require()
             except NoAgentAvailable as exc:
-                await self._store.record_refused(
-                    **row, reason=EndReason.NO_AGENT_AVAILABLE, error=exc.message
+                await self._store.create(
+                    **row, refused=Refusal(EndReason.NO_AGENT_AVAILABLE, exc.message)
                 )
                 bound.warning("session_refused", reason=EndReason.NO_AGENT_AVAILABLE.value)
                 raise

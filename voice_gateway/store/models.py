@@ -83,19 +83,25 @@ class StartStamps:
 
 
 @dataclass(frozen=True, slots=True)
-class WorkerReport:
-    """One agent worker's state as it last reported it."""
+class WorkerState:
+    """What an agent worker reports: its LiveKit worker id, agent name and capacity."""
 
     worker_id: str
     agent_name: str
     live_sessions: int
     max_sessions: int
     draining: bool
-    last_seen_at: datetime
 
     @property
     def free_slots(self) -> int:
         return 0 if self.draining else max(0, self.max_sessions - self.live_sessions)
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerReport(WorkerState):
+    """A worker's state as it last reported it, and when (the gateway's clock)."""
+
+    last_seen_at: datetime
 
 
 @dataclass(frozen=True, slots=True)

@@ -42,6 +42,12 @@ class IdempotencyKeyTaken(Exception):
 
 
 @dataclass(frozen=True, slots=True)
+class Refusal:
+    reason: str
+    error: str
+
+
+@dataclass(frozen=True, slots=True)
 class JobClaim:
     """A worker's claim on a session for one of its jobs: the one agent the room gets."""
 
@@ -70,11 +76,13 @@ class SessionStore:
         channel: str = Channel.WEB,
         idempotency_key: str | None = None,
         request_fingerprint: str | None = None,
+        refused: Refusal | None = None,
     ) -> SessionRecord:
         """With `live_cap`, raises LiveCapReached when the key already has that many live
         sessions; the count and the insert share one transaction (see store/limits.py).
-        Raises IdempotencyKeyTaken when the key's Idempotency-Key is held by another session."""
-        values = {
+        Raises IdempotencyKeyTaken when the key's Idempotency-Key is held by another session.
+        A `refused` start is written failed at once: no room, never live, no key held."""
+        values: dict[str, Any] = {
             "id": session_id,
             "room_name": room_name,
             "agent_id": agent_id,
@@ -88,6 +96,15 @@ class SessionStore:
             "idempotency_key": idempotency_key,
             "request_fingerprint": request_fingerprint,
         }
+        if refused is not None:
+            live_cap = None
+            values.update(
+                status=SessionStatus.FAILED.value,
+                end_reason=refused.reason,
+                error=refused.error,
+                ended_at=values["created_at"],
+                idempotency_key=None,
+            )
         try:
             async with self._db.connect() as conn:
                 if live_cap is not None and api_key_id is not None:
@@ -101,41 +118,6 @@ class SessionStore:
                 raise
             raise IdempotencyKeyTaken() from None
         return _to_record(row)
-
-    async def record_refused(
-        self,
-        *,
-        session_id: str,
-        room_name: str,
-        agent_id: str,
-        user_identity: str,
-        api_key_id: str | None,
-        agent_config: dict[str, Any],
-        max_duration_seconds: int,
-        reason: str,
-        error: str,
-        channel: str = Channel.WEB,
-    ) -> None:
-        """A start refused before LiveKit was called: one failed row, no room, never live."""
-        at = now()
-        async with self._db.connect() as conn:
-            await conn.execute(
-                insert(sessions).values(
-                    id=session_id,
-                    room_name=room_name,
-                    agent_id=agent_id,
-                    user_identity=user_identity,
-                    status=SessionStatus.FAILED.value,
-                    end_reason=reason,
-                    error=error,
-                    api_key_id=api_key_id,
-                    agent_config=agent_config,
-                    max_duration_seconds=max_duration_seconds,
-                    created_at=at,
-                    ended_at=at,
-                    channel=channel,
-                )
-            )
 
     async def get_by_idempotency_key(self, api_key_id: str, key: str) -> SessionRecord | None:
         async with self._db.connect() as conn:

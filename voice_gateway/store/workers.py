@@ -8,7 +8,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from voice_gateway.store.database import Database, now, utc
-from voice_gateway.store.models import WorkerReport
+from voice_gateway.store.models import WorkerReport, WorkerState
 from voice_gateway.store.tables import agent_workers
 
 
@@ -16,23 +16,15 @@ class WorkerStore:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    async def report(
-        self,
-        *,
-        worker_id: str,
-        agent_name: str,
-        live_sessions: int,
-        max_sessions: int,
-        draining: bool,
-    ) -> None:
+    async def report(self, state: WorkerState) -> None:
         """One upsert per report; the time is the gateway's, so workers' clocks do not matter."""
         at = now()
         values = {
-            "id": worker_id,
-            "agent_name": agent_name,
-            "live_sessions": live_sessions,
-            "max_sessions": max_sessions,
-            "draining": draining,
+            "id": state.worker_id,
+            "agent_name": state.agent_name,
+            "live_sessions": state.live_sessions,
+            "max_sessions": state.max_sessions,
+            "draining": state.draining,
             "first_seen_at": at,
             "last_seen_at": at,
         }
