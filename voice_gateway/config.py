@@ -71,8 +71,10 @@ class GatewaySettings(BaseSettings):
     no_agent_retry_after_seconds: int = Field(default=5, ge=1)
     # A dispatch whose job no worker claimed within this time is re-dispatched once; the second
     # unclaimed dispatch fails the session (agent_never_joined) and deletes its room. A claimed
-    # job's agent must be in the room within agent_join_timeout_seconds of the dispatch.
-    dispatch_assign_timeout_seconds: float = Field(default=5.0, gt=0)
+    # job's agent must be in the room within agent_join_timeout_seconds of the dispatch. Longer
+    # than livekit-server's own wait for a worker to accept a job (10 s), so LiveKit has tried
+    # every worker it knows before the gateway steps in.
+    dispatch_assign_timeout_seconds: float = Field(default=12.0, gt=0)
     # "waitForAgent": true bounds /start by this, then 504 agent_timeout with nothing left behind.
     wait_for_agent_timeout_seconds: float = Field(default=20.0, gt=0)
     # An Idempotency-Key answers the same session for this long.

@@ -113,6 +113,9 @@ def stack(
             "VOICEGW_ROOM_DEPARTURE_TIMEOUT_SECONDS": "2",
             # Inside the HTTP client's 20 s timeout, with room for a loaded machine.
             "VOICEGW_WAIT_FOR_AGENT_TIMEOUT_SECONDS": "12",
+            # A worker restarted on a loaded machine may take longer than the default 30 s to
+            # report; the dispatch watch waits that long for one before it gives a session up.
+            "VOICEGW_AGENT_JOIN_TIMEOUT_SECONDS": "60",
         },
     )
     try:
