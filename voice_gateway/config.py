@@ -75,7 +75,8 @@ class GatewaySettings(BaseSettings):
     # than livekit-server's own wait for a worker to accept a job (10 s), so LiveKit has tried
     # every worker it knows before the gateway steps in.
     dispatch_assign_timeout_seconds: float = Field(default=12.0, gt=0)
-    # "waitForAgent": true bounds /start by this, then 504 agent_timeout with nothing left behind.
+    # "waitForAgent": true bounds /start by this (a request may ask for less), then 504
+    # agent_timeout with nothing left behind.
     wait_for_agent_timeout_seconds: float = Field(default=20.0, gt=0)
     # An Idempotency-Key answers the same session for this long.
     idempotency_window_seconds: int = Field(default=24 * 3600, ge=60)

@@ -26,8 +26,10 @@ class StartSessionRequest(_In):
     agent_id: str = Field(min_length=1, max_length=64)
     user_identity: str | None = Field(default=None, pattern=IDENTITY_PATTERN)
     agent_config: dict[str, Any] | None = None
-    # Answer only once the agent is in the room (bounded by the gateway's setting).
+    # Answer only once the agent is in the room, within the request's bound if it names one (no
+    # longer than the gateway's VOICEGW_WAIT_FOR_AGENT_TIMEOUT_SECONDS, also the default).
     wait_for_agent: bool = False
+    wait_for_agent_timeout_seconds: float | None = Field(default=None, gt=0, le=300)
 
 
 class EndSessionRequest(_In):

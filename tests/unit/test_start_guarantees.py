@@ -195,8 +195,10 @@ async def test_wait_for_agent_times_out_and_leaves_nothing(
     gateway: SessionService, db: Database, livekit: FakeLiveKit
 ) -> None:
     await a_worker(db)
-    with pytest.raises(AgentTimeout):
-        await start(gateway, wait_for_agent=True, idempotency_key="k-wait")
+    with pytest.raises(AgentTimeout, match=r"within 1 s"):  # capped at the gateway's setting
+        await start(
+            gateway, wait_for_agent=True, wait_for_agent_seconds=100, idempotency_key="k-wait"
+        )
     [record] = await SessionStore(db).query(SessionQuery(limit=None))
     assert (record.status, record.end_reason) == ("failed", "agent_never_joined")
     assert livekit.rooms == {}
@@ -292,3 +294,11 @@ async def test_a_job_livekit_assigned_but_slow_to_start_is_waited_for_not_replac
     assert verdict.until - now() > timedelta(seconds=20)  # until the join timeout
     assert (await gateway.get(started.record.room_name)).dispatch_attempts == 1
     await other.aclose()
+
+
+async def test_a_start_may_ask_to_wait_less_than_the_gateway_allows(
+    gateway: SessionService, db: Database
+) -> None:
+    await a_worker(db)
+    with pytest.raises(AgentTimeout, match=r"within 0.2 s"):
+        await start(gateway, wait_for_agent=True, wait_for_agent_seconds=0.2)

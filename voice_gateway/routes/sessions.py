@@ -39,6 +39,7 @@ async def start_session(request: web.Request) -> web.Response:
         user_identity=body.user_identity,
         config=config,
         wait_for_agent=body.wait_for_agent,
+        wait_for_agent_seconds=body.wait_for_agent_timeout_seconds,
         idempotency_key=key,
     )
     response = StartSessionResponse(

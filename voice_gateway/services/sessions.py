@@ -125,13 +125,19 @@ class SessionService:
         user_identity: str | None,
         config: AgentConfig,
         wait_for_agent: bool = False,
+        wait_for_agent_seconds: float | None = None,
         idempotency_key: str | None = None,
     ) -> StartedSession:
         """Starts a session whose agent is guaranteed to come or whose failure is told: no worker
         capacity is 503 no_agent_available before any room exists; the dispatch is watched;
-        with `wait_for_agent` the answer comes once the agent is in the room (504 otherwise).
+        with `wait_for_agent` the answer comes once the agent is in the room, within
+        `wait_for_agent_seconds` (at most, and by default, the gateway's setting; 504 otherwise).
         The same `idempotency_key` and request answer the same session, on any replica."""
         principal.require_agent(agent_id)
+        wait = None
+        if wait_for_agent:
+            most = self._settings.wait_for_agent_timeout_seconds
+            wait = min(wait_for_agent_seconds or most, most)
         fingerprint = None
         if idempotency_key is not None:
             fingerprint = idempotency.fingerprint(
@@ -143,14 +149,14 @@ class SessionService:
                     principal.key_id, idempotency_key, fingerprint
                 )
                 if earlier is not None:
-                    return await self._answer(earlier, wait_for_agent, replayed=True)
+                    return await self._answer(earlier, wait, replayed=True)
             try:
                 record = await self._start_new(
                     principal, agent_id, user_identity, config, idempotency_key, fingerprint
                 )
             except IdempotencyKeyTaken:
                 continue  # a concurrent request with this key won the insert: answer its session
-            return await self._answer(record, wait_for_agent, replayed=False)
+            return await self._answer(record, wait, replayed=False)
         raise IdempotencyInProgress(
             f"another request with this {idempotency.HEADER} is still starting; retry",
             retry_after_seconds=1,
@@ -230,10 +236,10 @@ class SessionService:
         return record
 
     async def _answer(
-        self, record: SessionRecord, wait_for_agent: bool, *, replayed: bool
+        self, record: SessionRecord, wait: float | None, *, replayed: bool
     ) -> StartedSession:
-        if wait_for_agent and not record.is_over:
-            record = await self._wait_for_agent(record)
+        if wait is not None and not record.is_over:
+            record = await self._wait_for_agent(record, wait)
         return StartedSession(
             record=record,
             user_token=self._livekit.user_token(
@@ -244,11 +250,10 @@ class SessionService:
             replayed=replayed,
         )
 
-    async def _wait_for_agent(self, record: SessionRecord) -> SessionRecord:
+    async def _wait_for_agent(self, record: SessionRecord, within: float) -> SessionRecord:
         """Bounded; when the agent does not come, the session is closed and its room deleted
         before the 504, so nothing is left behind."""
-        timeout = self._settings.wait_for_agent_timeout_seconds
-        seen = await self._arrivals.wait(record.id, within=timeout) or record
+        seen = await self._arrivals.wait(record.id, within=within) or record
         if seen.agent_joined_at is not None:
             return seen
         if seen.is_over:
@@ -260,11 +265,11 @@ class SessionService:
             seen,
             status=SessionStatus.FAILED,
             reason=EndReason.AGENT_NEVER_JOINED,
-            error=f"no agent joined within {timeout:g} s of a waitForAgent start",
+            error=f"no agent joined within {within:g} s of a waitForAgent start",
             release_idempotency_key=True,
         )
         raise AgentTimeout(
-            f"no agent joined within {timeout:g} s; the session was ended and its room deleted"
+            f"no agent joined within {within:g} s; the session was ended and its room deleted"
         )
 
     async def end(
