@@ -3,6 +3,7 @@ the proof that a feature works (the end-to-end tests use a real livekit-server).
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from voice_gateway.errors import LiveKitUnavailable
@@ -52,6 +53,9 @@ class FakeLiveKit(LiveKitRooms):
 
     async def has_agent(self, room: str) -> bool:
         return room in self.agents
+
+    async def agent_joined_at(self, room: str) -> datetime | None:
+        return datetime.now(UTC) if room in self.agents else None
 
     def user_token(self, *, room: str, identity: str) -> str:
         return f"token-for-{identity}-in-{room}"

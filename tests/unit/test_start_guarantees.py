@@ -302,3 +302,16 @@ async def test_a_start_may_ask_to_wait_less_than_the_gateway_allows(
     await a_worker(db)
     with pytest.raises(AgentTimeout, match=r"within 0.2 s"):
         await start(gateway, wait_for_agent=True, wait_for_agent_seconds=0.2)
+
+
+async def test_wait_for_agent_sees_the_agent_in_livekit_before_its_webhook(
+    gateway: SessionService, db: Database, livekit: FakeLiveKit
+) -> None:
+    await a_worker(db)
+    waiting = asyncio.create_task(start(gateway, wait_for_agent=True))
+    await asyncio.sleep(0.3)
+    [live] = await SessionStore(db).live()
+    assert not waiting.done()
+    livekit.agents.add(live.room_name)  # joined; LiveKit's webhook waits for its media
+    started = await asyncio.wait_for(waiting, 2)
+    assert started.record.agent_joined_at is not None

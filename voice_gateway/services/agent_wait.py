@@ -1,8 +1,10 @@
 """Waiting for the agent of one session ("waitForAgent": true on /start).
 
-The agent's join reaches the gateway as LiveKit's participant_joined webhook, on any replica. A
-waiter wakes at once when this replica records it, and otherwise reads the session a few times a
-second, so a join recorded by another replica is seen too.
+The answer must come once the agent is in the room, and soon after. LiveKit lists the agent as soon
+as it has joined, while its participant_joined webhook waits for the agent's media connection, so
+a waiter asks LiveKit a few times a second (backing off), records the join it finds, and also wakes
+at once when this replica records a join from the webhook. Reading the session each time catches a
+join recorded by another replica and a session that ended meanwhile.
 """
 
 from __future__ import annotations
@@ -11,42 +13,64 @@ import asyncio
 import contextlib
 from collections import defaultdict
 
+import structlog
+
+from voice_gateway.errors import LiveKitUnavailable
+from voice_gateway.services.livekit import LiveKitRooms
 from voice_gateway.store.models import SessionRecord
 from voice_gateway.store.sessions import SessionStore
 
-POLL_SECONDS = 0.2
+log = structlog.get_logger("voice_gateway.agent_wait")
+
+FIRST_POLL_SECONDS = 0.05
+MAX_POLL_SECONDS = 0.5
 
 
 class AgentArrivals:
-    def __init__(self, store: SessionStore, poll_seconds: float = POLL_SECONDS) -> None:
+    def __init__(self, store: SessionStore, livekit: LiveKitRooms) -> None:
         self._store = store
-        self._poll = poll_seconds
+        self._livekit = livekit
         self._waiting: dict[str, set[asyncio.Event]] = defaultdict(set)
 
     def arrived(self, session_id: str) -> None:
         for event in self._waiting.get(session_id, ()):
             event.set()
 
-    async def wait(self, session_id: str, *, within: float) -> SessionRecord | None:
+    async def wait(self, record: SessionRecord, *, within: float) -> SessionRecord:
         """The session once its agent joined or it ended, or as it is when `within` seconds have
-        passed (None only if the row is gone)."""
+        passed."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + within
         event = asyncio.Event()
-        self._waiting[session_id].add(event)
+        self._waiting[record.id].add(event)
+        delay = FIRST_POLL_SECONDS
         try:
             while True:
-                record = await self._store.get_by_id(session_id)
-                if record is None or record.agent_joined_at is not None or record.is_over:
-                    return record
+                current = await self._store.get_by_id(record.id) or record
+                if current.agent_joined_at is not None or current.is_over:
+                    return current
+                if await self._joined_in_livekit(current):
+                    return await self._store.get_by_id(record.id) or current
                 remaining = deadline - loop.time()
                 if remaining <= 0:
-                    return record
+                    return current
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(event.wait(), min(self._poll, remaining))
+                    await asyncio.wait_for(event.wait(), min(delay, remaining))
                 event.clear()
+                delay = min(delay * 2, MAX_POLL_SECONDS)
         finally:
-            waiters = self._waiting[session_id]
+            waiters = self._waiting[record.id]
             waiters.discard(event)
             if not waiters:
-                del self._waiting[session_id]
+                del self._waiting[record.id]
+
+    async def _joined_in_livekit(self, record: SessionRecord) -> bool:
+        try:
+            joined_at = await self._livekit.agent_joined_at(record.room_name)
+        except LiveKitUnavailable as exc:
+            log.warning("agent_wait_livekit_failed", room=record.room_name, error=exc.message)
+            return False
+        if joined_at is None:
+            return False
+        await self._store.record_join(record.id, who="agent", at=joined_at)
+        return True

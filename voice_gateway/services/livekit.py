@@ -7,7 +7,7 @@ import json
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import aiohttp
@@ -129,6 +129,24 @@ class LiveKitRooms:
     async def has_agent(self, room: str) -> bool:
         agent = models.ParticipantInfo.Kind.AGENT
         return any(kind == agent for kind in await self._participant_kinds(room))
+
+    async def agent_joined_at(self, room: str) -> datetime | None:
+        """When an agent joined the room, by LiveKit's stamp; None while there is none. A joined
+        agent is in the room for a client that joins now, before LiveKit's participant_joined
+        webhook (sent once its media connection is up)."""
+        try:
+            response = await self._call(
+                "list participants",
+                self._api.room.list_participants(api.ListParticipantsRequest(room=room)),
+            )
+        except _NotFound:
+            return None
+        agent = models.ParticipantInfo.Kind.AGENT
+        for p in response.participants:
+            if p.kind == agent:
+                ms = p.joined_at_ms or p.joined_at * 1000
+                return datetime.fromtimestamp(ms / 1000, UTC) if ms else datetime.now(UTC)
+        return None
 
     async def _participant_kinds(self, room: str) -> list[int]:
         try:

@@ -81,7 +81,7 @@ class SessionService:
         self._store = store
         self._livekit = livekit
         self._capacity = capacity
-        self._arrivals = AgentArrivals(store)
+        self._arrivals = AgentArrivals(store, livekit)
         self._idempotent = idempotency.IdempotentStarts(store, settings.idempotency_window_seconds)
         self.watch = DispatchWatch(
             settings=settings,
@@ -253,7 +253,7 @@ class SessionService:
     async def _wait_for_agent(self, record: SessionRecord, within: float) -> SessionRecord:
         """Bounded; when the agent does not come, the session is closed and its room deleted
         before the 504, so nothing is left behind."""
-        seen = await self._arrivals.wait(record.id, within=within) or record
+        seen = await self._arrivals.wait(record, within=within)
         if seen.agent_joined_at is not None:
             return seen
         if seen.is_over:
