@@ -33,6 +33,7 @@ from agent_worker.engines.factory import (
     build_vad,
 )
 from agent_worker.gateway_client import GatewayClient
+from agent_worker.metrics import ENGINE_ERRORS, SESSIONS, PipelineObserver, count_engine_error
 from voice_common.agent_config import DispatchMetadata
 
 log = structlog.get_logger("agent_worker.session")
@@ -99,6 +100,7 @@ async def run_session(ctx: JobContext, settings: WorkerSettings) -> None:
         meta = DispatchMetadata.model_validate_json(ctx.job.metadata)
     except ValidationError as exc:
         log.error("dispatch_metadata_invalid", room=room_name, errors=exc.error_count())
+        SESSIONS.labels(outcome="failed").inc()
         await gateway.agent_failed("the dispatch metadata is not a valid agent config")
         await gateway.aclose()
         return
@@ -135,6 +137,8 @@ async def run_session(ctx: JobContext, settings: WorkerSettings) -> None:
         )
     except EngineConfigError as exc:
         log.error("engine_config_failed", error=str(exc))
+        ENGINE_ERRORS.labels(engine="config", recoverable="false").inc()
+        SESSIONS.labels(outcome="failed").inc()
         await gateway.agent_failed(str(exc))
         await gateway.aclose()
         return
@@ -160,6 +164,9 @@ async def run_session(ctx: JobContext, settings: WorkerSettings) -> None:
         )
 
     session.on("metrics_collected", log_pipeline_metrics)
+    streaming_stt = session.stt is not None and session.stt.capabilities.streaming
+    session.on("metrics_collected", PipelineObserver(streaming_stt=streaming_stt))
+    session.on("error", count_engine_error)
     report_first_audio(session, gateway)
 
     @session.on("close")
@@ -181,6 +188,7 @@ async def run_session(ctx: JobContext, settings: WorkerSettings) -> None:
         ),
         record=False,
     )
+    SESSIONS.labels(outcome="started").inc()
     player = build_background_player(config.background_audio)
     if player is not None:
         await player.start(room=ctx.room, agent_session=session)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr
@@ -44,4 +45,9 @@ class WorkerSettings(BaseSettings):
     # agent answers. Their sum is the floor of the agent's answer time.
     vad_min_silence_seconds: float = Field(default=0.35, ge=0.1, le=3)
     endpointing_min_delay: float = Field(default=0.3, ge=0.05, le=5)
+    # GET /metrics (Prometheus) on metrics_host:metrics_port; None turns it off. Job processes
+    # write their samples to metrics_dir (a fresh temporary directory when unset), emptied at start.
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int | None = Field(default=9464, ge=0, le=65535)
+    metrics_dir: Path | None = None
     log_level: str = "INFO"

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_CATALOGUE = Path(__file__).with_name("agents.yaml")
+# Where `npm run build` (scripts/setup.sh) puts the browser client of this checkout.
+DEFAULT_WEB_DIR = Path(__file__).resolve().parent.parent / "web" / "dist"
 
 
 class GatewaySettings(BaseSettings):
@@ -88,7 +90,36 @@ class GatewaySettings(BaseSettings):
     webhook_max_attempts: int = Field(default=10, ge=1)
     webhook_poll_seconds: float = Field(default=0.5, gt=0)
 
+    # The browser client (web/), served at `/`. Its page reads the publishable key below from
+    # /config.json: a key the gateway stores at start (like the bootstrap key) when it does not
+    # know it yet, bound to every agent of the catalogue and to web_origins (empty: the gateway's
+    # own address). Never a secret key: anyone can read what a page holds.
+    web_dir: Path = DEFAULT_WEB_DIR
+    web_publishable_key: SecretStr | None = None
+    web_origins: list[str] = Field(default_factory=list)
+    web_default_agent: str | None = None
+    # GET /metrics: on the API's own port by default; with a port set, on that port alone
+    # (bound to metrics_host, loopback unless changed), so the API port does not expose it.
+    metrics_port: int | None = Field(default=None, ge=0, le=65535)
+    metrics_host: str = "127.0.0.1"
+
     log_level: str = "INFO"
+
+    @field_validator("web_publishable_key")
+    @classmethod
+    def _publishable_only(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith("vgw_pk_"):
+            raise ValueError("the web page's key must be a publishable key (vgw_pk_...)")
+        return value
+
+    @property
+    def page_origins(self) -> list[str]:
+        """Where the served page runs: the configured origins, or this gateway's own address."""
+        if self.web_origins:
+            return self.web_origins
+        local = self.host in ("127.0.0.1", "localhost", "0.0.0.0")
+        hosts = ["127.0.0.1", "localhost"] if local else [self.host]
+        return [f"http://{h}:{self.port}" for h in hosts]
 
     @property
     def client_livekit_url(self) -> str:

@@ -186,7 +186,7 @@ async def test_wait_for_agent_answers_with_the_agent_already_in_the_room(
     status, session, _ = await gateway.post(
         "/v1/sessions/start",
         {"agentId": "demo", "waitForAgent": True},
-        timeout=aiohttp.ClientTimeout(total=60),  # the gateway bounds it (45 s here)
+        timeout=aiohttp.ClientTimeout(total=40),  # the gateway bounds it (25 s here)
     )
     assert status == 201, session
     measure["waitForAgent /start answered, ms (one sample)"] = (time.perf_counter() - t0) * 1000

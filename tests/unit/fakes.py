@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from voice_gateway.errors import LiveKitUnavailable
-from voice_gateway.services.livekit import LiveKitRooms, LiveRoom
+from voice_gateway.services.livekit import LiveKitRooms, LiveRoom, ParticipantDetails
 
 
 class FakeLiveKit(LiveKitRooms):
@@ -57,5 +57,7 @@ class FakeLiveKit(LiveKitRooms):
     async def agent_joined_at(self, room: str) -> datetime | None:
         return datetime.now(UTC) if room in self.agents else None
 
-    def user_token(self, *, room: str, identity: str) -> str:
+    def user_token(
+        self, *, room: str, identity: str, details: ParticipantDetails | None = None
+    ) -> str:
         return f"token-for-{identity}-in-{room}"

@@ -6,22 +6,63 @@ balancer must not take it out; /readyz answers 200 "degraded" and names the reas
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Literal
 
 from aiohttp import web
 
 from voice_gateway.errors import ApiError
+from voice_gateway.operations import ApiRoutes, Auth, Operation
+from voice_gateway.schemas import _Out
 from voice_gateway.state import CAPACITY, DATABASE, LIVEKIT, SETTINGS
 
-routes = web.RouteTableDef()
+routes = ApiRoutes()
 
 
-@routes.get("/healthz")
+class Health(_Out):
+    status: Literal["ok"]
+
+
+class AgentCapacityView(_Out):
+    """Agent workers that reported recently, and their free slots."""
+
+    agent_name: str
+    workers: int
+    draining: int
+    full: int
+    free_slots: int
+
+
+class Readiness(_Out):
+    status: Literal["ready", "degraded", "not_ready"]
+    checks: dict[str, str]
+    agents: AgentCapacityView | None = None
+
+
+HEALTHZ = Operation(
+    method="GET",
+    path="/healthz",
+    summary="Liveness: the process answers",
+    tag="health",
+    auth=Auth.NONE,
+    responses={200: Health},
+)
+READYZ = Operation(
+    method="GET",
+    path="/readyz",
+    summary="Readiness: LiveKit and the store answer (503 with the failing checks otherwise); "
+    "no free agent capacity is 200 degraded",
+    tag="health",
+    auth=Auth.NONE,
+    responses={200: Readiness, 503: Readiness},
+)
+
+
+@routes.operation(HEALTHZ)
 async def healthz(_request: web.Request) -> web.Response:
-    return web.json_response({"status": "ok"})
+    return HEALTHZ.reply(Health(status="ok"))
 
 
-@routes.get("/readyz")
+@routes.operation(READYZ)
 async def readyz(request: web.Request) -> web.Response:
     checks: dict[str, str] = {}
     try:
@@ -35,11 +76,17 @@ async def readyz(request: web.Request) -> web.Response:
     except ApiError as exc:
         checks["livekit"] = exc.message
     ready = all(v == "ok" for v in checks.values())
-    body: dict[str, Any] = {"status": "ready" if ready else "not_ready", "checks": checks}
+    answer = Readiness(status="ready" if ready else "not_ready", checks=checks)
     if ready and request.app[SETTINGS].agent_capacity_check:
         capacity = await request.app[CAPACITY].current()
         checks["agents"] = capacity.describe()
-        body["agents"] = capacity.as_json()
+        answer.agents = AgentCapacityView(
+            agent_name=capacity.agent_name,
+            workers=len(capacity.workers),
+            draining=capacity.draining,
+            full=capacity.full,
+            free_slots=capacity.free_slots,
+        )
         if checks["agents"] != "ok":
-            body["status"] = "degraded"
-    return web.json_response(body, status=200 if ready else 503)
+            answer.status = "degraded"
+    return READYZ.reply(answer, status=200 if ready else 503)

@@ -6,24 +6,28 @@ no room. No extra shared secret exists."""
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Literal, TypeVar
+from typing import Literal
 
 from aiohttp import web
 from livekit import api
 from livekit.api.access_token import Claims
 from pydantic import Field
 
-from voice_gateway.errors import InvalidApiKey, MissingApiKey
-from voice_gateway.requests import read_body
-from voice_gateway.schemas import _In
+from voice_gateway.errors import (
+    InvalidApiKey,
+    JobNotWanted,
+    LiveKitUnavailable,
+    MissingApiKey,
+    SessionNotFound,
+)
+from voice_gateway.operations import ApiRoutes, Auth, Operation
+from voice_gateway.schemas import ROOM_PARAM, Timestamp, _In, _Out
 from voice_gateway.state import CAPACITY, SESSION_STORE, SESSIONS, SETTINGS
 from voice_gateway.store.database import now
 from voice_gateway.store.models import EndReason, TranscriptSegment, WorkerState
 from voice_gateway.store.sessions import JobClaim
 
-routes = web.RouteTableDef()
-M = TypeVar("M", bound=_In)
+routes = ApiRoutes()
 
 WORKER_IDENTITY = "agent-worker"
 
@@ -32,7 +36,7 @@ class SegmentIn(_In):
     segment_id: str = Field(min_length=1, max_length=128)
     speaker: Literal["user", "agent"]
     text: str = Field(min_length=1, max_length=10000)
-    spoken_at: datetime
+    spoken_at: Timestamp
 
 
 class TranscriptIn(_In):
@@ -58,7 +62,83 @@ class JobClaimIn(_In):
 
 
 class AgentAudioIn(_In):
-    at: datetime
+    at: Timestamp
+
+
+class Ack(_Out):
+    ok: bool
+
+
+class JobClaimAck(_Out):
+    session_id: str
+    attempt: int
+
+
+class TranscriptAck(_Out):
+    added: int = Field(description="Segments stored now; a resent segment id is not added twice")
+
+
+class AgentFailureAck(_Out):
+    status: str
+    end_reason: str | None
+
+
+ADD_TRANSCRIPT = Operation(
+    method="POST",
+    path="/internal/v1/sessions/{room}/transcript",
+    summary="The agent worker reports final transcript lines (internal)",
+    tag="internal",
+    auth=Auth.WORKER,
+    path_params={"room": ROOM_PARAM},
+    body=TranscriptIn,
+    responses={200: TranscriptAck},
+    errors=(SessionNotFound,),
+)
+AGENT_FAILED = Operation(
+    method="POST",
+    path="/internal/v1/sessions/{room}/agent-failed",
+    summary="The agent worker cannot run the session: it fails and its room closes (internal)",
+    tag="internal",
+    auth=Auth.WORKER,
+    path_params={"room": ROOM_PARAM},
+    body=AgentFailureIn,
+    responses={200: AgentFailureAck},
+    errors=(SessionNotFound, LiveKitUnavailable),
+)
+
+
+WORKER_REPORT = Operation(
+    method="POST",
+    path="/internal/v1/workers/{worker_id}/report",
+    summary="An agent worker reports its capacity, and at once when it drains (internal)",
+    tag="internal",
+    auth=Auth.AGENT_WORKER,
+    path_params={"worker_id": {"type": "string", "minLength": 1, "maxLength": 64}},
+    body=WorkerReportIn,
+    responses={200: Ack},
+)
+CLAIM_JOB = Operation(
+    method="POST",
+    path="/internal/v1/sessions/{room}/job",
+    summary="A worker's job claims its session before joining: one job per dispatch (internal)",
+    tag="internal",
+    auth=Auth.WORKER,
+    path_params={"room": ROOM_PARAM},
+    body=JobClaimIn,
+    responses={200: JobClaimAck},
+    errors=(SessionNotFound, JobNotWanted),
+)
+FIRST_AGENT_AUDIO = Operation(
+    method="POST",
+    path="/internal/v1/sessions/{room}/first-agent-audio",
+    summary="The agent's first audible frame, for the setup timeline (internal)",
+    tag="internal",
+    auth=Auth.WORKER,
+    path_params={"room": ROOM_PARAM},
+    body=AgentAudioIn,
+    responses={200: Ack},
+    errors=(SessionNotFound,),
+)
 
 
 def _worker_claims(request: web.Request) -> Claims:
@@ -85,31 +165,22 @@ def _verify_worker(request: web.Request, room_name: str) -> None:
         raise InvalidApiKey("the worker token is not valid for this room")
 
 
-async def _room_report(request: web.Request, model: type[M]) -> tuple[str, M]:
-    """The room a worker reports on, its token checked for that room, and the report."""
-    room_name = request.match_info["room"]
-    _verify_worker(request, room_name)
-    return room_name, await read_body(request, model)
-
-
-@routes.post("/internal/v1/workers/{worker_id}/report")
+@routes.operation(WORKER_REPORT)
 async def worker_report(request: web.Request) -> web.Response:
-    """A worker's capacity: every few seconds, and at once when it starts draining."""
     video = _worker_claims(request).video
     if video is None or not video.agent or video.room:
         raise InvalidApiKey("the worker token is not valid for capacity reports")
     worker_id = request.match_info["worker_id"]
-    if not 0 < len(worker_id) <= 64:
-        raise InvalidApiKey("the worker id is not valid")
-    body = await read_body(request, WorkerReportIn)
+    body = await WORKER_REPORT.read_body(request)
     await request.app[CAPACITY].report(WorkerState(worker_id=worker_id, **body.model_dump()))
-    return web.json_response({"ok": True})
+    return WORKER_REPORT.reply(Ack(ok=True))
 
 
-@routes.post("/internal/v1/sessions/{room}/job")
+@routes.operation(CLAIM_JOB)
 async def claim_job(request: web.Request) -> web.Response:
-    """A job asks to join its room; only the first job of the current dispatch may (409 else)."""
-    room_name, body = await _room_report(request, JobClaimIn)
+    room_name = request.match_info["room"]
+    _verify_worker(request, room_name)
+    body = await CLAIM_JOB.read_body(request)
     record = await request.app[SESSIONS].claim_job(
         room_name,
         JobClaim(
@@ -120,19 +191,23 @@ async def claim_job(request: web.Request) -> web.Response:
             at=now(),
         ),
     )
-    return web.json_response({"sessionId": record.id, "attempt": record.dispatch_attempts})
+    return CLAIM_JOB.reply(JobClaimAck(session_id=record.id, attempt=record.dispatch_attempts))
 
 
-@routes.post("/internal/v1/sessions/{room}/first-agent-audio")
+@routes.operation(FIRST_AGENT_AUDIO)
 async def first_agent_audio(request: web.Request) -> web.Response:
-    room_name, body = await _room_report(request, AgentAudioIn)
+    room_name = request.match_info["room"]
+    _verify_worker(request, room_name)
+    body = await FIRST_AGENT_AUDIO.read_body(request)
     await request.app[SESSIONS].first_agent_audio(room_name, body.at)
-    return web.json_response({"ok": True})
+    return FIRST_AGENT_AUDIO.reply(Ack(ok=True))
 
 
-@routes.post("/internal/v1/sessions/{room}/transcript")
+@routes.operation(ADD_TRANSCRIPT)
 async def add_transcript(request: web.Request) -> web.Response:
-    room_name, body = await _room_report(request, TranscriptIn)
+    room_name = request.match_info["room"]
+    _verify_worker(request, room_name)
+    body = await ADD_TRANSCRIPT.read_body(request)
     record = await request.app[SESSIONS].get(room_name)
     added = await request.app[SESSION_STORE].add_segments(
         record.id,
@@ -143,13 +218,17 @@ async def add_transcript(request: web.Request) -> web.Response:
             for s in body.segments
         ],
     )
-    return web.json_response({"added": added})
+    return ADD_TRANSCRIPT.reply(TranscriptAck(added=added))
 
 
-@routes.post("/internal/v1/sessions/{room}/agent-failed")
+@routes.operation(AGENT_FAILED)
 async def agent_failed(request: web.Request) -> web.Response:
-    room_name, body = await _room_report(request, AgentFailureIn)
+    room_name = request.match_info["room"]
+    _verify_worker(request, room_name)
+    body = await AGENT_FAILED.read_body(request)
     record = await request.app[SESSIONS].fail(
         room_name, reason=EndReason.AGENT_FAILED, error=body.error
     )
-    return web.json_response({"status": record.status.value, "endReason": record.end_reason})
+    return AGENT_FAILED.reply(
+        AgentFailureAck(status=record.status.value, end_reason=record.end_reason)
+    )

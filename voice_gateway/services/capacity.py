@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from voice_gateway.config import GatewaySettings
 from voice_gateway.errors import NoAgentAvailable
@@ -54,15 +53,6 @@ class Capacity:
             f"no agent worker for agent name {self.agent_name!r} has a free slot "
             f"({len(self.workers)} reporting: {self.draining} draining, {self.full} full)"
         )
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "agentName": self.agent_name,
-            "workers": len(self.workers),
-            "draining": self.draining,
-            "full": self.full,
-            "freeSlots": self.free_slots,
-        }
 
 
 class AgentCapacity:

@@ -21,6 +21,12 @@ from voice_gateway.store.sessions import SessionStore
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
 _KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+HEADER_SCHEMA = {
+    "type": "string",
+    "pattern": _KEY.pattern,
+    "description": "A retry with the same key and request within 24 h answers the same session "
+    "(a fresh token for the same room and identity); another request with it is 409.",
+}
 # How long a retry waits for the first request with its key to finish starting.
 WAIT_FOR_FIRST_SECONDS = 15.0
 

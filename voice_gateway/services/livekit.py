@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -17,8 +18,18 @@ from livekit.protocol.agent_dispatch import AgentDispatch
 
 from voice_gateway.config import GatewaySettings
 from voice_gateway.errors import LiveKitUnavailable
+from voice_gateway.metrics import LIVEKIT_DURATION, LIVEKIT_ERRORS
 
 T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class ParticipantDetails:
+    """What a client may say about itself in its token (LiveKit's token endpoint lets it)."""
+
+    name: str | None = None
+    metadata: str | None = None
+    attributes: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,7 +169,9 @@ class LiveKitRooms:
             return []
         return [p.kind for p in response.participants]
 
-    def user_token(self, *, room: str, identity: str) -> str:
+    def user_token(
+        self, *, room: str, identity: str, details: ParticipantDetails | None = None
+    ) -> str:
         grants = api.VideoGrants(
             room_join=True,
             room=room,
@@ -167,18 +180,25 @@ class LiveKitRooms:
             can_publish_data=True,
             can_publish_sources=["microphone"],
         )
-        return (
+        token = (
             api.AccessToken(
                 self._settings.livekit_api_key, self._settings.livekit_api_secret.get_secret_value()
             )
             .with_identity(identity)
             .with_grants(grants)
             .with_ttl(timedelta(seconds=self._settings.token_ttl_seconds))
-            .to_jwt()
         )
+        if details is not None:
+            if details.name:
+                token = token.with_name(details.name)
+            if details.metadata:
+                token = token.with_metadata(details.metadata)
+            if details.attributes:
+                token = token.with_attributes(details.attributes)
+        return token.to_jwt()
 
     async def _call(self, what: str, call: Awaitable[T]) -> T:
-        async with _translate(what):
+        async with _translate(what, _call_name(call)):
             return await asyncio.wait_for(call, self._settings.livekit_timeout_seconds)
 
 
@@ -186,17 +206,29 @@ class _NotFound(Exception):
     pass
 
 
+def _call_name(call: Awaitable[object]) -> str:
+    """The SDK method behind the awaitable (`RoomService.create_room`): a metric label that
+    new calls get without naming one."""
+    return str(getattr(call, "__qualname__", "unknown"))
+
+
 @asynccontextmanager
-async def _translate(what: str) -> AsyncIterator[None]:
+async def _translate(what: str, call: str) -> AsyncIterator[None]:
+    started = time.perf_counter()
     try:
         yield
     except api.TwirpError as exc:
         if exc.status == 404 or exc.code == "not_found":
             raise _NotFound() from None
+        LIVEKIT_ERRORS.labels(call=call, error=str(exc.code)).inc()
         raise LiveKitUnavailable(
             f"LiveKit refused to {what} (status {exc.status}, code {exc.code})"
         ) from None
     except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+        error = "timeout" if isinstance(exc, TimeoutError) else "connection"
+        LIVEKIT_ERRORS.labels(call=call, error=error).inc()
         raise LiveKitUnavailable(
             f"LiveKit did not answer when asked to {what} ({type(exc).__name__})"
         ) from None
+    finally:
+        LIVEKIT_DURATION.labels(call=call).observe(time.perf_counter() - started)

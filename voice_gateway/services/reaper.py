@@ -18,6 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from voice_gateway.config import GatewaySettings
 from voice_gateway.errors import ApiError
+from voice_gateway.metrics import REAPER_ACTIONS, REAPER_FLAGGED
 from voice_gateway.services.capacity import AgentCapacity
 from voice_gateway.services.dispatch_watch import Next
 from voice_gateway.services.livekit import LiveKitRooms, LiveRoom
@@ -133,8 +134,10 @@ class Reaper:
             return actions
         if self._capacity is not None:
             await self._capacity.forget_stale()
+        REAPER_FLAGGED.clear()
         for action in actions:
             if action.action == FLAG:
+                REAPER_FLAGGED.labels(rule=action.reason).inc()
                 continue
             try:
                 if action.action == REDISPATCH and action.session_id is not None:
@@ -145,6 +148,7 @@ class Reaper:
                     await self._sessions.end(action.room_name, reason=action.reason)
                 else:
                     await self._livekit.delete_room(action.room_name)
+                REAPER_ACTIONS.labels(rule=action.reason, outcome="ended").inc()
                 log.info(
                     "reaped",
                     room=action.room_name,
@@ -152,6 +156,7 @@ class Reaper:
                     reason=action.reason,
                 )
             except ApiError as exc:
+                REAPER_ACTIONS.labels(rule=action.reason, outcome="failed").inc()
                 log.warning("reap_failed", room=action.room_name, error=exc.message)
         return actions
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -21,8 +22,10 @@ from voice_gateway.errors import (
     JobNotWanted,
     LiveKitUnavailable,
     NoAgentAvailable,
+    PayloadTooLarge,
     SessionNotFound,
 )
+from voice_gateway.metrics import SESSIONS_ENDED, SESSIONS_STARTED, StartTimer
 from voice_gateway.services import idempotency
 from voice_gateway.services.agent_wait import AgentArrivals
 from voice_gateway.services.audit import SessionAudit
@@ -30,7 +33,7 @@ from voice_gateway.services.capacity import AgentCapacity
 from voice_gateway.services.dispatch_watch import DispatchWatch, dispatch_metadata
 from voice_gateway.services.keys import Principal
 from voice_gateway.services.limits import StartLimiter, live_cap_error
-from voice_gateway.services.livekit import LiveKitRooms
+from voice_gateway.services.livekit import LiveKitRooms, ParticipantDetails
 from voice_gateway.services.outgoing_webhooks import SESSION_ENDED, SESSION_STARTED, WebhookSender
 from voice_gateway.store.database import now
 from voice_gateway.store.limits import LiveCapReached
@@ -111,6 +114,33 @@ class SessionService:
         except ValidationError as exc:
             raise InvalidRequest(_describe(exc, prefix="agentConfig")) from None
 
+    async def start_requested(
+        self,
+        *,
+        principal: Principal,
+        agent_id: str,
+        user_identity: str | None,
+        overrides: dict[str, Any] | None,
+        participant: ParticipantDetails | None = None,
+        wait_for_agent: bool = False,
+        wait_for_agent_seconds: float | None = None,
+        idempotency_key: str | None = None,
+    ) -> StartedSession:
+        """A client's start (/v1/sessions/start or LiveKit's token endpoint): its agentConfig
+        overrides checked and resolved against what the key may set, then start()."""
+        _check_config_size(overrides)
+        config = self.resolve_agent(agent_id, overrides, principal=principal)
+        return await self.start(
+            principal=principal,
+            agent_id=agent_id,
+            user_identity=user_identity,
+            config=config,
+            participant=participant,
+            wait_for_agent=wait_for_agent,
+            wait_for_agent_seconds=wait_for_agent_seconds,
+            idempotency_key=idempotency_key,
+        )
+
     async def check_rate(self, principal: Principal) -> None:
         """Counts one start request against the key's rate limit (429 when over it); called
         before the body is read, so malformed and refused requests count too."""
@@ -124,6 +154,7 @@ class SessionService:
         agent_id: str,
         user_identity: str | None,
         config: AgentConfig,
+        participant: ParticipantDetails | None = None,
         wait_for_agent: bool = False,
         wait_for_agent_seconds: float | None = None,
         idempotency_key: str | None = None,
@@ -149,14 +180,14 @@ class SessionService:
                     principal.key_id, idempotency_key, fingerprint
                 )
                 if earlier is not None:
-                    return await self._answer(earlier, wait, replayed=True)
+                    return await self._answer(earlier, wait, participant, replayed=True)
             try:
                 record = await self._start_new(
                     principal, agent_id, user_identity, config, idempotency_key, fingerprint
                 )
             except IdempotencyKeyTaken:
                 continue  # a concurrent request with this key won the insert: answer its session
-            return await self._answer(record, wait, replayed=False)
+            return await self._answer(record, wait, participant, replayed=False)
         raise IdempotencyInProgress(
             f"another request with this {idempotency.HEADER} is still starting; retry",
             retry_after_seconds=1,
@@ -194,6 +225,7 @@ class SessionService:
                 bound.warning("session_refused", reason=EndReason.NO_AGENT_AVAILABLE.value)
                 raise
         cap = principal.limits.max_concurrent_sessions
+        timer = StartTimer()
         try:
             await self._store.create(
                 **row,
@@ -203,12 +235,14 @@ class SessionService:
             )
         except LiveCapReached:
             raise live_cap_error(cap or 0) from None
+        timer.lap("reserve")
         try:
             await self._livekit.create_room(room_name, metadata={"sessionId": session_id})
         except LiveKitUnavailable as exc:
             await self._fail_start(session_id, EndReason.LIVEKIT_UNAVAILABLE, exc, bound)
             raise
         room_created_at = now()
+        timer.lap("create_room")
 
         metadata = dispatch_metadata(
             session_id=session_id,
@@ -226,7 +260,10 @@ class SessionService:
             await self._fail_start(session_id, EndReason.DISPATCH_FAILED, exc, bound)
             raise
         stamps = StartStamps(room_created_at=room_created_at, dispatched_at=now())
+        timer.lap("dispatch")
         record = await self._store.mark_active(session_id, stamps)
+        timer.done("activate")
+        SESSIONS_STARTED.labels(agent=agent_id, channel=record.channel).inc()
         self.watch.follow(session_id)
         bound.info("session_started", user_identity=identity)
         if self._audit is not None:
@@ -236,14 +273,19 @@ class SessionService:
         return record
 
     async def _answer(
-        self, record: SessionRecord, wait: float | None, *, replayed: bool
+        self,
+        record: SessionRecord,
+        wait: float | None,
+        participant: ParticipantDetails | None,
+        *,
+        replayed: bool,
     ) -> StartedSession:
         if wait is not None and not record.is_over:
             record = await self._wait_for_agent(record, wait)
         return StartedSession(
             record=record,
             user_token=self._livekit.user_token(
-                room=record.room_name, identity=record.user_identity
+                room=record.room_name, identity=record.user_identity, details=participant
             ),
             livekit_url=self._settings.client_livekit_url,
             expires_at=now() + timedelta(seconds=self._settings.token_ttl_seconds),
@@ -375,6 +417,7 @@ class SessionService:
             release_idempotency_key=release_idempotency_key,
         )
         if changed:
+            SESSIONS_ENDED.labels(closed.agent_id, closed.channel, status.value, reason).inc()
             bound.info(
                 "session_ended", status=status.value, reason=reason, room_existed=room_existed
             )
@@ -397,13 +440,14 @@ class SessionService:
     async def _fail_start(
         self, session_id: str, reason: EndReason, exc: LiveKitUnavailable, bound: Any
     ) -> None:
-        await self._store.finish(
+        failed, _ = await self._store.finish(
             session_id,
             status=SessionStatus.FAILED,
             reason=reason,
             error=exc.message,
             release_idempotency_key=True,
         )
+        SESSIONS_ENDED.labels(failed.agent_id, failed.channel, "failed", reason.value).inc()
         bound.warning("session_start_failed", reason=reason.value, error=exc.message)
 
     async def _undo_room(self, room_name: str, bound: Any) -> None:
@@ -423,3 +467,10 @@ def _describe(exc: ValidationError, *, prefix: str = "") -> str:
 
 
 describe_validation_error = _describe
+
+
+def _check_config_size(overrides: dict[str, Any] | None) -> None:
+    if overrides is not None:
+        size = len(json.dumps(overrides).encode())
+        if size > MAX_AGENT_CONFIG_BYTES:
+            raise PayloadTooLarge(f"agentConfig is over {MAX_AGENT_CONFIG_BYTES} bytes")

@@ -130,3 +130,4 @@ class ApiKeyRecord:
     rate_limit_window_seconds: int | None = None
     max_concurrent_sessions: int | None = None
     rotated_at: datetime | None = None
+    allow_browser: bool = False

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, and_, insert, or_, select, update
+from sqlalchemy import Row, and_, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from voice_gateway.store.database import Database, now, utc
@@ -343,6 +343,18 @@ class SessionStore:
         return await self.query(
             SessionQuery(statuses=(SessionStatus.STARTING, SessionStatus.ACTIVE), limit=None)
         )
+
+    async def live_counts(self) -> dict[tuple[str, str], int]:
+        """Sessions starting or active by (agent, channel): the voicegw_live_sessions gauge."""
+        live = [SessionStatus.STARTING.value, SessionStatus.ACTIVE.value]
+        stmt = (
+            select(sessions.c.agent_id, sessions.c.channel, func.count())
+            .where(sessions.c.status.in_(live))
+            .group_by(sessions.c.agent_id, sessions.c.channel)
+        )
+        async with self._db.connect() as conn:
+            rows = (await conn.execute(stmt)).all()
+        return {(r[0], r[1]): int(r[2]) for r in rows}
 
     async def _transition(
         self,

@@ -16,6 +16,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 
 metadata = MetaData()
@@ -89,6 +90,8 @@ api_keys = Table(
     Column("rate_limit_window_seconds", Integer),
     Column("max_concurrent_sessions", Integer),
     Column("rotated_at", DateTime(timezone=True)),
+    # 0005_browser: a secret key that may be sent from a web page (an ops console); else refused.
+    Column("allow_browser", Boolean, nullable=False, server_default=false()),
 )
 
 # Hashes a rotation replaced: the bootstrap setting must not bring a rotated value back to life.
@@ -123,6 +126,10 @@ audit_events = Table(
     Column("details", JSON),
     Index("ix_audit_key_occurred", "key_id", "occurred_at"),
     Index("ix_audit_occurred", "occurred_at"),
+    # 0008_ops: the audit API's other filters (GET /v1/audit).
+    Index("ix_audit_actor_occurred", "actor_key_id", "occurred_at"),
+    Index("ix_audit_session_occurred", "session_id", "occurred_at"),
+    Index("ix_audit_event_occurred", "event", "occurred_at"),
 )
 
 # The concurrent-session cap counts a key's live sessions on every start.

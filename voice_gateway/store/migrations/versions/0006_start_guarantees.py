@@ -2,14 +2,14 @@
 the agent workers' capacity reports.
 
 Revision ID: 0006_start_guarantees
-Revises: 0004
+Revises: 0008_ops
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0006_start_guarantees"
-down_revision = "0004"
+down_revision = "0008_ops"
 branch_labels = None
 depends_on = None
 

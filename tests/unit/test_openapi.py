@@ -1,0 +1,141 @@
+"""The OpenAPI document describes every route the gateway serves and nothing else, with each
+declared model, error code and security scheme, and is a valid OpenAPI 3.1 document."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from aiohttp import web
+from openapi_spec_validator import validate
+
+from voice_gateway.app import create_app
+from voice_gateway.config import GatewaySettings
+from voice_gateway.openapi import build_document, declared_routes, error_classes
+from voice_gateway.routes.meta import OPENAPI_DOCUMENT
+from voice_gateway.state import SETTINGS
+
+pytestmark = pytest.mark.unit
+
+# Answered for any path, so no operation lists them; the document's error table does.
+GLOBAL_CODES = {"internal_error", "method_not_allowed"}
+
+
+def routes_of(app: web.Application) -> set[tuple[str, str]]:
+    return {(method, path) for method, path, _ in declared_routes(app)}
+
+
+def described(document: dict[str, Any]) -> set[tuple[str, str]]:
+    return {(m.upper(), path) for path, ops in document["paths"].items() for m in ops}
+
+
+@pytest.fixture(params=[None, 0], ids=["metrics-on-api-port", "metrics-on-own-port"])
+def app(request: pytest.FixtureRequest) -> web.Application:
+    return create_app(GatewaySettings(metrics_port=request.param))
+
+
+def test_each_route_is_described_and_each_described_route_exists(app: web.Application) -> None:
+    document = app[OPENAPI_DOCUMENT]
+    assert described(document) == routes_of(app)
+    assert ("GET", "/v1/openapi.json") in described(document)
+    assert ("POST", "/v1/sessions/start") in described(document)
+    # With a port of its own, /metrics is not served (nor described) on the API's port.
+    metrics_on_api_port = app[SETTINGS].metrics_port is None
+    assert (("GET", "/metrics") in described(document)) == metrics_on_api_port
+
+
+def test_an_undeclared_route_is_caught() -> None:
+    """The check above can fail: a route added the old way is served but not described."""
+
+    async def extra(_request: web.Request) -> web.Response:
+        return web.Response()
+
+    app = create_app(GatewaySettings())
+    app.router.add_post("/v1/extra", extra)
+    document = build_document(app, title="t", version="0")
+    assert routes_of(app) - described(document) == {("POST", "/v1/extra")}
+
+
+def test_the_document_is_valid_openapi_3_1(app: web.Application) -> None:
+    document = app[OPENAPI_DOCUMENT]
+    assert document["openapi"].startswith("3.1")
+    validate(document)
+
+
+def test_every_error_code_is_documented_with_the_error_schema(app: web.Application) -> None:
+    document = app[OPENAPI_DOCUMENT]
+    documented: set[str] = set()
+    for ops in document["paths"].values():
+        for op in ops.values():
+            for status, response in op["responses"].items():
+                if not response["description"].startswith("Error:"):
+                    continue  # an answer (/readyz's 503 is one), not an error
+                schema = response["content"]["application/json"]["schema"]
+                assert schema["allOf"][0] == {"$ref": "#/components/schemas/ErrorResponse"}
+                codes = schema["allOf"][1]["properties"]["error"]["properties"]["code"]["enum"]
+                assert codes, (op["operationId"], status)
+                documented.update(codes)
+    every = {cls.code for cls in error_classes()}
+    assert every - documented <= GLOBAL_CODES
+    for code in every:
+        assert f"`{code}`" in document["info"]["description"]
+    error = document["components"]["schemas"]["ErrorDetail"]
+    assert set(error["required"]) == {"code", "message", "requestId"}
+
+
+def test_key_operations_name_their_scope_and_both_key_headers(app: web.Application) -> None:
+    document = app[OPENAPI_DOCUMENT]
+    schemes = document["components"]["securitySchemes"]
+    assert schemes["ApiKey"] == schemes["ApiKey"] | {"type": "apiKey", "in": "header"}
+    assert schemes["ApiKey"]["name"] == "x-api-key"
+    start = document["paths"]["/v1/sessions/start"]["post"]
+    assert start["security"] == [
+        {"ApiKey": ["sessions:write"]},
+        {"BearerApiKey": ["sessions:write"]},
+    ]
+    assert {"401", "403", "429", "503"} <= set(start["responses"])
+    assert document["paths"]["/v1/audit"]["get"]["x-required-scope"] == "keys:write"
+    assert document["paths"]["/healthz"]["get"]["security"] == []
+
+
+def test_bodies_and_answers_are_the_handlers_models(app: web.Application) -> None:
+    document = app[OPENAPI_DOCUMENT]
+    schemas = document["components"]["schemas"]
+    start = document["paths"]["/v1/sessions/start"]["post"]
+    body_ref = start["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+    body = schemas[body_ref.rsplit("/", 1)[1]]
+    assert body["required"] == ["agentId"] and body["additionalProperties"] is False
+    assert set(body["properties"]) == {
+        "agentId",
+        "userIdentity",
+        "agentConfig",
+        "waitForAgent",
+        "waitForAgentTimeoutSeconds",
+    }
+    answer_ref = start["responses"]["201"]["content"]["application/json"]["schema"]["$ref"]
+    answer = schemas[answer_ref.rsplit("/", 1)[1]]
+    assert {"sessionId", "roomName", "userToken", "livekitUrl"} <= set(answer["required"])
+    listing = document["paths"]["/v1/sessions"]["get"]
+    params = {p.get("name"): p for p in listing["parameters"]}
+    assert params["status"]["schema"]["items"]["enum"] == ["starting", "active", "ended", "failed"]
+    assert params["limit"]["schema"] == {"type": "integer", "minimum": 1, "maximum": 200}
+
+
+def test_a_start_documents_its_idempotency_key_and_when_to_retry(app: web.Application) -> None:
+    start = app[OPENAPI_DOCUMENT]["paths"]["/v1/sessions/start"]["post"]
+    [key] = [p for p in start["parameters"] if p.get("name") == "Idempotency-Key"]
+    assert key["in"] == "header" and key["required"] is False
+    assert "Idempotent-Replayed" in start["responses"]["201"]["headers"]
+    codes = {
+        status: response["content"]["application/json"]["schema"]["allOf"][1]["properties"][
+            "error"
+        ]["properties"]["code"]["enum"]
+        for status, response in start["responses"].items()
+        if response["description"].startswith("Error:")
+    }
+    assert {"no_agent_available", "livekit_unavailable"} <= set(codes["503"])
+    assert codes["504"] == ["agent_timeout"]
+    assert {"idempotency_conflict", "idempotency_in_progress"} <= set(codes["409"])
+    for status in ("409", "429", "503"):  # each has a code that says when to retry
+        assert "Retry-After" in start["responses"][status]["headers"]
+    assert "Retry-After" not in start["responses"]["400"]["headers"]
