@@ -28,7 +28,6 @@ from bench.sessions import (
     make_question_wav,
     run_greeting_sessions,
     run_voice_sessions,
-    run_wait_for_agent_sessions,
 )
 from bench.start_load import measure_start
 from devstack.stack import Stack
@@ -42,12 +41,11 @@ class Plan:
     start_levels: tuple[int, ...] = (1, 16, 64)
     start_requests: int = 200
     start_cap_s: float = 30.0
-    greeting_sessions: int = 30
+    greeting_sessions: int = 40  # every other one a waitForAgent start
     greeting_gap_s: float = 1.0
-    wait_sessions: int = 20
     no_worker_requests: int = 100
     voice_sessions: int = 10
-    sessions_cap_s: float = 240.0
+    sessions_cap_s: float = 320.0
     density_steps: tuple[int, ...] = (1, 2, 4, 8, 12, 16, 20, 24, 28, 32)
     density_window_s: float = 5.0
     density_settle_s: float = 3.0
@@ -62,7 +60,6 @@ QUICK = Plan(
     start_cap_s=5.0,
     greeting_sessions=8,
     greeting_gap_s=0.3,
-    wait_sessions=6,
     no_worker_requests=30,
     voice_sessions=3,
     sessions_cap_s=60.0,
@@ -176,16 +173,15 @@ async def _sessions(plan: Plan, stack: Stack, log_dir: Path) -> SessionsResult:
     try:
         # One unrecorded session: the first job pays for imports the others do not.
         await run_greeting_sessions(api, 1, gap_s=plan.greeting_gap_s, time_cap_s=30)
-        _say(f"agent ready and greeting: {plan.greeting_sessions} sessions")
+        _say(
+            f"agent ready and greeting: {plan.greeting_sessions} sessions, every other one "
+            "with waitForAgent"
+        )
         result.sessions = await run_greeting_sessions(
             api,
             plan.greeting_sessions,
             gap_s=plan.greeting_gap_s,
             time_cap_s=plan.sessions_cap_s / 2,
-        )
-        _say(f"waitForAgent starts: {plan.wait_sessions} sessions")
-        result.waits = await run_wait_for_agent_sessions(
-            api, plan.wait_sessions, gap_s=plan.greeting_gap_s, time_cap_s=plan.sessions_cap_s / 4
         )
         _say(f"voice-to-voice: {plan.voice_sessions} sessions")
         wav = await asyncio.to_thread(make_question_wav, log_dir)

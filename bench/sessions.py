@@ -1,7 +1,9 @@
 """Measures 2-4: agent ready, greeting first audio and voice-to-voice, one session at a time.
 
 Each session is what an app does: /start, join the room with the returned token as a real
-livekit.rtc client (devstack.VoiceClient), listen, maybe speak, /end.
+livekit.rtc client (devstack.VoiceClient), listen, maybe speak, /end. Every other greeting
+session starts with "waitForAgent": true, so its answer time is measured side by side with
+/start + agent ready of the sessions between, in the same run and at the same pace.
 """
 
 from __future__ import annotations
@@ -32,6 +34,10 @@ class SessionSample:
     agent_seen_ms: float | None = None  # when the client saw the agent, minus the answer
     greeting_ms: float | None = None  # first loud greeting frame minus the client's join
     error: str | None = None
+    # A "waitForAgent": true start: its start_ms is the request to the answer (the agent in the
+    # room), and whether the client found the agent there as it joined.
+    waited: bool = False
+    agent_in_room_at_join: bool | None = None
 
 
 @dataclass
@@ -44,24 +50,18 @@ class VoiceSample:
 
 
 @dataclass
-class WaitSample:
-    """A "waitForAgent": true start: its answer time, and whether the agent was in the room."""
-
-    room: str
-    answered_ms: float | None = None
-    agent_in_room_at_join: bool = False
-    error: str | None = None
-
-
-@dataclass
 class SessionsResult:
     sessions: list[SessionSample] = field(default_factory=list)
     voice: list[VoiceSample] = field(default_factory=list)
-    waits: list[WaitSample] = field(default_factory=list)
+
+    @property
+    def waits(self) -> list[SessionSample]:
+        return [s for s in self.sessions if s.waited]
 
     @property
     def wait_for_agent(self) -> Summary | None:
-        return summarize([w.answered_ms for w in self.waits if w.answered_ms is not None])
+        """Request to answer of the waitForAgent starts (the agent is in the room by then)."""
+        return summarize([s.start_ms for s in self.waits if not s.error])
 
     @property
     def start_plus_agent_ready(self) -> Summary | None:
@@ -70,12 +70,15 @@ class SessionsResult:
             [
                 s.start_ms + s.agent_ready_ms
                 for s in self.sessions
-                if s.agent_ready_ms is not None and not s.error
+                if not s.waited and s.agent_ready_ms is not None and not s.error
             ]
         )
 
     def summary(self, name: str) -> Summary | None:
-        return summarize([v for s in self.sessions if (v := getattr(s, name)) is not None])
+        """Over the sessions that did not wait: a waited start's answer already holds the agent."""
+        return summarize(
+            [v for s in self.sessions if not s.waited and (v := getattr(s, name)) is not None]
+        )
 
     @property
     def voice_to_voice(self) -> Summary | None:
@@ -101,7 +104,6 @@ class SessionsResult:
             "summaries": summaries,
             "sessions": [asdict(s) for s in self.sessions],
             "voice": [asdict(v) for v in self.voice],
-            "waits": [asdict(w) for w in self.waits],
         }
 
 
@@ -133,17 +135,24 @@ async def run_greeting_sessions(
     for i in range(count):
         if time.monotonic() > deadline:
             break
-        samples.append(await _greeting_session(api, i))
+        samples.append(await _greeting_session(api, i, wait_for_agent=i % 2 == 1))
         await asyncio.sleep(gap_s)
     return samples
 
 
-async def _greeting_session(api: GatewayApi, index: int) -> SessionSample:
-    started = await api.start(agentId="demo", userIdentity=f"bench-caller-{index}")
-    sample = SessionSample(room=started.room_name, start_ms=started.start_ms)
+async def _greeting_session(
+    api: GatewayApi, index: int, *, wait_for_agent: bool = False
+) -> SessionSample:
+    body: dict[str, Any] = {"agentId": "demo", "userIdentity": f"bench-caller-{index}"}
+    if wait_for_agent:
+        body["waitForAgent"] = True
+    started = await api.start(**body)
+    sample = SessionSample(room=started.room_name, start_ms=started.start_ms, waited=wait_for_agent)
     client = VoiceClient()
     try:
         await client.join(started.livekit_url, started.user_token)
+        if wait_for_agent:
+            sample.agent_in_room_at_join = bool(client.agent_identities)
         sample.agent_ready_ms, sample.agent_seen_ms = await agent_ready(client, started, 15)
         await client.wait_for(
             lambda: (v := client.agent_voice()) is not None and v.first_loud_at is not None,
@@ -158,33 +167,6 @@ async def _greeting_session(api: GatewayApi, index: int) -> SessionSample:
     finally:
         await _finish(api, client, started.room_name)
     return sample
-
-
-async def run_wait_for_agent_sessions(
-    api: GatewayApi, count: int, *, gap_s: float, time_cap_s: float
-) -> list[WaitSample]:
-    """/start with "waitForAgent": true, timed from the request to the answer; the client then
-    joins and checks that the agent is already there."""
-    samples: list[WaitSample] = []
-    deadline = time.monotonic() + time_cap_s
-    for i in range(count):
-        if time.monotonic() > deadline:
-            break
-        started = await api.start(
-            agentId="demo", userIdentity=f"bench-waiter-{i}", waitForAgent=True
-        )
-        sample = WaitSample(room=started.room_name, answered_ms=started.start_ms)
-        client = VoiceClient()
-        try:
-            await client.join(started.livekit_url, started.user_token)
-            sample.agent_in_room_at_join = bool(client.agent_identities)
-        except (AssertionError, TimeoutError) as exc:
-            sample.error = str(exc)
-        finally:
-            await _finish(api, client, started.room_name)
-        samples.append(sample)
-        await asyncio.sleep(gap_s)
-    return samples
 
 
 async def run_voice_sessions(
