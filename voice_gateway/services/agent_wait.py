@@ -2,9 +2,9 @@
 
 The answer must come once the agent is in the room, and soon after. LiveKit lists the agent as soon
 as it has joined, while its participant_joined webhook waits for the agent's media connection, so
-a waiter asks LiveKit a few times a second (backing off), records the join it finds, and also wakes
-at once when this replica records a join from the webhook. Reading the session each time catches a
-join recorded by another replica and a session that ended meanwhile.
+a waiter asks LiveKit ten times a second while an agent is due (slower after that), records the
+join it finds, and also wakes at once when this replica records a join from the webhook. Reading
+the session each time catches a join recorded by another replica and a session that ended.
 """
 
 from __future__ import annotations
@@ -22,8 +22,10 @@ from voice_gateway.store.sessions import SessionStore
 
 log = structlog.get_logger("voice_gateway.agent_wait")
 
-FIRST_POLL_SECONDS = 0.05
-MAX_POLL_SECONDS = 0.5
+POLL_SECONDS = 0.1
+# An agent normally joins within a second or two; past this, a slower poll is enough.
+FAST_POLL_FOR_SECONDS = 10.0
+SLOW_POLL_SECONDS = 0.5
 
 
 class AgentArrivals:
@@ -40,10 +42,10 @@ class AgentArrivals:
         """The session once its agent joined or it ended, or as it is when `within` seconds have
         passed."""
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + within
+        started = loop.time()
+        deadline = started + within
         event = asyncio.Event()
         self._waiting[record.id].add(event)
-        delay = FIRST_POLL_SECONDS
         try:
             while True:
                 current = await self._store.get_by_id(record.id) or record
@@ -54,10 +56,12 @@ class AgentArrivals:
                 remaining = deadline - loop.time()
                 if remaining <= 0:
                     return current
+                fast = loop.time() - started < FAST_POLL_FOR_SECONDS
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(event.wait(), min(delay, remaining))
+                    await asyncio.wait_for(
+                        event.wait(), min(POLL_SECONDS if fast else SLOW_POLL_SECONDS, remaining)
+                    )
                 event.clear()
-                delay = min(delay * 2, MAX_POLL_SECONDS)
         finally:
             waiters = self._waiting[record.id]
             waiters.discard(event)
