@@ -64,6 +64,11 @@ class SessionsResult:
         return summarize([s.start_ms for s in self.waits if not s.error])
 
     @property
+    def wait_overhead(self) -> Summary | None:
+        """How long after the agent's LiveKit join stamp a waitForAgent start answered."""
+        return summarize([-s.agent_ready_ms for s in self.waits if s.agent_ready_ms is not None])
+
+    @property
     def start_plus_agent_ready(self) -> Summary | None:
         """Request to agent in the room without waitForAgent: /start, then LiveKit's join stamp."""
         return summarize(
@@ -98,7 +103,9 @@ class SessionsResult:
             s = self.stage(name)
             summaries[f"stage_{name}_ms"] = s.as_dict() if s else None
         wait, direct = self.wait_for_agent, self.start_plus_agent_ready
+        overhead = self.wait_overhead
         summaries["wait_for_agent_ms"] = wait.as_dict() if wait else None
+        summaries["wait_for_agent_after_join_ms"] = overhead.as_dict() if overhead else None
         summaries["start_plus_agent_ready_ms"] = direct.as_dict() if direct else None
         return {
             "summaries": summaries,
