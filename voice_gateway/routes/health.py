@@ -75,18 +75,18 @@ async def readyz(request: web.Request) -> web.Response:
         checks["livekit"] = "ok"
     except ApiError as exc:
         checks["livekit"] = exc.message
-    ready = all(v == "ok" for v in checks.values())
-    answer = Readiness(status="ready" if ready else "not_ready", checks=checks)
-    if ready and request.app[SETTINGS].agent_capacity_check:
-        capacity = await request.app[CAPACITY].current()
-        checks["agents"] = capacity.describe()
-        answer.agents = AgentCapacityView(
-            agent_name=capacity.agent_name,
-            workers=len(capacity.workers),
-            draining=capacity.draining,
-            full=capacity.full,
-            free_slots=capacity.free_slots,
-        )
-        if checks["agents"] != "ok":
-            answer.status = "degraded"
-    return READYZ.reply(answer, status=200 if ready else 503)
+    if not all(v == "ok" for v in checks.values()):
+        return READYZ.reply(Readiness(status="not_ready", checks=checks), status=503)
+    if not request.app[SETTINGS].agent_capacity_check:
+        return READYZ.reply(Readiness(status="ready", checks=checks))
+    capacity = await request.app[CAPACITY].current()
+    checks["agents"] = capacity.describe()
+    agents = AgentCapacityView(
+        agent_name=capacity.agent_name,
+        workers=len(capacity.workers),
+        draining=capacity.draining,
+        full=capacity.full,
+        free_slots=capacity.free_slots,
+    )
+    status: Literal["ready", "degraded"] = "ready" if capacity.free_slots else "degraded"
+    return READYZ.reply(Readiness(status=status, checks=checks, agents=agents))
