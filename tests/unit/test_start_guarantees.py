@@ -24,6 +24,7 @@ from voice_gateway.errors import (
 )
 from voice_gateway.services.capacity import AgentCapacity
 from voice_gateway.services.dispatch_watch import Next
+from voice_gateway.services.idempotency import fingerprint
 from voice_gateway.services.sessions import SessionService, StartedSession
 from voice_gateway.store.database import Database, now
 from voice_gateway.store.models import WorkerState
@@ -315,3 +316,26 @@ async def test_wait_for_agent_sees_the_agent_in_livekit_before_its_webhook(
     livekit.agents.add(live.room_name)  # joined; LiveKit's webhook waits for its media
     started = await asyncio.wait_for(waiting, 2)
     assert started.record.agent_joined_at is not None
+
+
+async def test_a_start_its_gateway_never_completed_lets_go_of_its_key(
+    gateway: SessionService, db: Database, livekit: FakeLiveKit
+) -> None:
+    """The replica died between its writes; the reaper ends the session (reaped), and the
+    client's retry with the same key starts afresh instead of getting a dead session."""
+    await a_worker(db)
+    config = gateway.resolve_agent("demo", None)
+    await SessionStore(db).create(
+        session_id="ses_half",
+        room_name="vgw-demo-half",
+        agent_id="demo",
+        user_identity="caller",
+        api_key_id=OWNER.key_id,
+        agent_config=config.model_dump(by_alias=True, mode="json"),
+        max_duration_seconds=60,
+        idempotency_key="k-half",
+        request_fingerprint=fingerprint(agent_id="demo", user_identity="caller", config=config),
+    )
+    await gateway.end("vgw-demo-half", reason="reaped")
+    retried = await start(gateway, idempotency_key="k-half", identity="caller")
+    assert retried.record.id != "ses_half" and not retried.replayed

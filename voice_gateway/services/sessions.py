@@ -414,7 +414,10 @@ class SessionService:
             status=status,
             reason=reason,
             error=error,
-            release_idempotency_key=release_idempotency_key,
+            # A start that never completed (its gateway died half-way) answered no client: a
+            # retry with its Idempotency-Key must start afresh rather than get this session.
+            release_idempotency_key=release_idempotency_key
+            or record.status == SessionStatus.STARTING,
         )
         if changed:
             SESSIONS_ENDED.labels(closed.agent_id, closed.channel, status.value, reason).inc()
