@@ -12,6 +12,7 @@ from livekit import rtc
 from livekit.agents import (
     Agent,
     AgentSession,
+    AgentStateChangedEvent,
     AutoSubscribe,
     CloseEvent,
     ConversationItemAddedEvent,
@@ -69,6 +70,17 @@ def log_pipeline_metrics(ev: MetricsCollectedEvent) -> None:
     )
 
 
+def report_first_audio(session: AgentSession[None], gateway: GatewayClient) -> None:
+    """The agent's first audible frame ("speaking" starts on it), for the setup timeline."""
+
+    def on_state(ev: AgentStateChangedEvent) -> None:
+        if ev.new_state == "speaking":
+            session.off("agent_state_changed", on_state)
+            gateway.first_agent_audio(ev.created_at)
+
+    session.on("agent_state_changed", on_state)
+
+
 def prewarm(proc: JobProcess, settings: WorkerSettings) -> None:
     """Loads what every session needs before a job arrives, so a dispatch is answered at once."""
     from agent_worker.engines.pocketsphinx_stt import PocketSphinxSTT
@@ -95,6 +107,14 @@ async def run_session(ctx: JobContext, settings: WorkerSettings) -> None:
     structlog.contextvars.bind_contextvars(
         session_id=meta.session_id, room=room_name, agent_id=meta.agent_id
     )
+    # One agent per room: a job of a replaced dispatch, or of an ended session, stays out.
+    if not await gateway.claim_job(
+        session_id=meta.session_id, attempt=meta.attempt, job_id=ctx.job.id, worker_id=ctx.worker_id
+    ):
+        log.warning("job_not_wanted", job_id=ctx.job.id, attempt=meta.attempt)
+        await gateway.aclose()
+        ctx.shutdown(reason="the gateway gave this session to another job")
+        return
     config = meta.config
     try:
         prewarmed_stt: dict[str, Any] = ctx.proc.userdata.get(PREWARMED_STT, {})
@@ -147,6 +167,7 @@ async def run_session(ctx: JobContext, settings: WorkerSettings) -> None:
     streaming_stt = session.stt is not None and session.stt.capabilities.streaming
     session.on("metrics_collected", PipelineObserver(streaming_stt=streaming_stt))
     session.on("error", count_engine_error)
+    report_first_audio(session, gateway)
 
     @session.on("close")
     def _on_close(ev: CloseEvent) -> None:

@@ -36,6 +36,9 @@ class WorkerSettings(BaseSettings):
     # Capacity is counted in sessions, not in machine-wide CPU: on shared hosts CPU readings are
     # noisy and would refuse jobs this worker can hold. Measure the number with `make bench`.
     max_sessions: int = Field(default=20, ge=1)
+    # How often the worker tells the gateway its free capacity (also at once on every change of
+    # its session count and on SIGTERM); the gateway ignores reports older than a few seconds.
+    report_interval_seconds: float = Field(default=2.0, gt=0, le=60)
     # On SIGTERM: stop taking jobs, let live sessions run this long, then close them.
     drain_timeout_seconds: int = Field(default=300, ge=0)
     # Turn taking: the pause that ends the caller's utterance (VAD), then the wait before the

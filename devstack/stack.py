@@ -7,6 +7,7 @@ tests prove is what a developer runs.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import secrets
 import signal
@@ -19,11 +20,14 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from agent_worker.capacity_report import FIRST_REPORT_MARK
 from devstack.livekit_server import LiveKitServer
 from devstack.ports import free_port
 from devstack.processes import LoggedProcess
 
-WORKER_READY_MARK = "registered worker"
+# A worker is ready once the gateway has its first capacity report (after LiveKit registered it):
+# before that, /start would refuse with no_agent_available.
+WORKER_READY_MARK = FIRST_REPORT_MARK
 
 
 @dataclass
@@ -110,6 +114,9 @@ class Stack:
             "gateway", [sys.executable, "-m", "voice_gateway"], self.gateway_env()
         )
         _wait_http(f"{self.gateway_url}/healthz", self.gateway, 90)
+        if any(w.proc.poll() is None for w in self.workers):
+            # A restarted gateway knows the running workers again from their next report.
+            _wait_agents(f"{self.gateway_url}/readyz", self.gateway, 30)
 
     def start_worker(self, timeout: float = 90) -> Process:
         self._workers_started += 1
@@ -145,6 +152,19 @@ class Stack:
         # the default, and the tests of a missing key must not depend on the machine.
         base = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
         return Process.start(name, argv, log_path=self.log_dir / f"{name}.log", env={**base, **env})
+
+
+def _wait_agents(url: str, process: Process, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:
+                if json.load(resp).get("checks", {}).get("agents", "ok") == "ok":
+                    return
+        except (urllib.error.URLError, OSError, ValueError):
+            pass
+        time.sleep(0.1)
+    raise TimeoutError(f"{process.name} heard from no agent worker at {url}")
 
 
 def _wait_http(url: str, process: Process, timeout: float) -> None:

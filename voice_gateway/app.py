@@ -30,6 +30,7 @@ from voice_gateway.routes import (
     webhooks,
 )
 from voice_gateway.services.audit import SessionAudit
+from voice_gateway.services.capacity import AgentCapacity
 from voice_gateway.services.keys import KeyService, default_limits
 from voice_gateway.services.limits import StartLimiter
 from voice_gateway.services.livekit import LiveKitRooms
@@ -39,6 +40,7 @@ from voice_gateway.services.sessions import SessionService
 from voice_gateway.services.web_page import prepare_web_page
 from voice_gateway.state import (
     AUDIT_STORE,
+    CAPACITY,
     CATALOGUE,
     DATABASE,
     KEYS,
@@ -55,6 +57,7 @@ from voice_gateway.store.keys import KeyStore
 from voice_gateway.store.limits import RateCounterStore
 from voice_gateway.store.outbox import Outbox
 from voice_gateway.store.sessions import SessionStore
+from voice_gateway.store.workers import WorkerStore
 
 try:
     VERSION = version("voice-orchestrator")
@@ -91,6 +94,8 @@ def create_app(settings: GatewaySettings) -> web.Application:
         app[LIVEKIT] = livekit
         app[SESSION_STORE] = store
         events = WebhookSender(settings, Outbox(db), store, http)
+        capacity = AgentCapacity(settings, WorkerStore(db))
+        app[CAPACITY] = capacity
         session_service = SessionService(
             settings=settings,
             catalogue=catalogue,
@@ -99,10 +104,16 @@ def create_app(settings: GatewaySettings) -> web.Application:
             events=events,
             limiter=StartLimiter(RateCounterStore(db)),
             audit=SessionAudit(audit_store),
+            capacity=capacity,
         )
         app[SESSIONS] = session_service
         reaper = Reaper(
-            settings=settings, db=db, store=store, sessions=session_service, livekit=livekit
+            settings=settings,
+            db=db,
+            store=store,
+            sessions=session_service,
+            livekit=livekit,
+            capacity=capacity,
         )
         app[REAPER] = reaper
         tasks = []
@@ -116,6 +127,7 @@ def create_app(settings: GatewaySettings) -> web.Application:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await session_service.aclose()
         await http.close()
         await db.close()
 

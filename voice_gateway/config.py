@@ -64,6 +64,25 @@ class GatewaySettings(BaseSettings):
     # sight is opt-in, since other applications may share the LiveKit server.
     reap_orphan_rooms: bool = False
 
+    # Start that guarantees an agent. Workers report their free capacity to the internal API;
+    # with none fresh and free, /start answers 503 no_agent_available and creates no room. Turn
+    # the check off only when the agents serving `agent_name` do not report to this gateway.
+    agent_capacity_check: bool = True
+    # Workers report every 2 s and at once when draining; a report older than this is ignored.
+    worker_report_ttl_seconds: float = Field(default=6.0, gt=0)
+    no_agent_retry_after_seconds: int = Field(default=5, ge=1)
+    # A dispatch whose job no worker claimed within this time is re-dispatched once; the second
+    # unclaimed dispatch fails the session (agent_never_joined) and deletes its room. A claimed
+    # job's agent must be in the room within agent_join_timeout_seconds of the dispatch. Longer
+    # than livekit-server's own wait for a worker to accept a job (10 s), so LiveKit has tried
+    # every worker it knows before the gateway steps in.
+    dispatch_assign_timeout_seconds: float = Field(default=12.0, gt=0)
+    # "waitForAgent": true bounds /start by this (a request may ask for less), then 504
+    # agent_timeout with nothing left behind.
+    wait_for_agent_timeout_seconds: float = Field(default=20.0, gt=0)
+    # An Idempotency-Key answers the same session for this long.
+    idempotency_window_seconds: int = Field(default=24 * 3600, ge=60)
+
     # Outgoing webhooks (services/outgoing_webhooks.py): where session.started/ended go.
     webhook_urls: list[str] = Field(default_factory=list)
     webhook_secret: SecretStr | None = None

@@ -18,10 +18,12 @@ BROWSER_PATHS = frozenset(
 )
 PREFLIGHT_HEADERS = {
     "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
-    "Access-Control-Allow-Headers": "Content-Type, X-Api-Key, Authorization, X-Request-Id",
+    "Access-Control-Allow-Headers": (
+        "Content-Type, X-Api-Key, Authorization, X-Request-Id, Idempotency-Key"
+    ),
     "Access-Control-Max-Age": "600",
 }
-EXPOSE_HEADERS = "Retry-After, X-Request-Id"
+EXPOSE_HEADERS = "Retry-After, X-Request-Id, Idempotent-Replayed"
 
 
 async def _origin_known(request: web.Request, origin: str) -> bool:

@@ -13,6 +13,13 @@ class ApiError(Exception):
         self.headers = headers or {}
 
 
+class RetryLater(ApiError):
+    """An error a client may retry after `Retry-After` seconds, which the answer carries."""
+
+    def __init__(self, message: str, *, retry_after_seconds: int) -> None:
+        super().__init__(message, headers={"Retry-After": str(max(1, retry_after_seconds))})
+
+
 class InvalidJson(ApiError):
     status, code = 400, "invalid_json"
 
@@ -77,6 +84,20 @@ class KeyRevoked(ApiError):
     status, code = 409, "key_revoked"
 
 
+class IdempotencyConflict(ApiError):
+    status, code = 409, "idempotency_conflict"
+
+
+class IdempotencyInProgress(RetryLater):
+    status, code = 409, "idempotency_in_progress"
+
+
+class JobNotWanted(ApiError):
+    """Told to a worker whose job may not join: the session is over, or another job has it."""
+
+    status, code = 409, "job_not_wanted"
+
+
 class PayloadTooLarge(ApiError):
     status, code = 413, "payload_too_large"
 
@@ -85,11 +106,8 @@ class UnsupportedMediaType(ApiError):
     status, code = 415, "unsupported_media_type"
 
 
-class RateLimited(ApiError):
+class RateLimited(RetryLater):
     status, code = 429, "rate_limited"
-
-    def __init__(self, message: str, *, retry_after_seconds: int) -> None:
-        super().__init__(message, headers={"Retry-After": str(max(1, retry_after_seconds))})
 
 
 class LiveKitUnavailable(ApiError):
@@ -98,3 +116,11 @@ class LiveKitUnavailable(ApiError):
 
 class StoreUnavailable(ApiError):
     status, code = 503, "store_unavailable"
+
+
+class NoAgentAvailable(RetryLater):
+    status, code = 503, "no_agent_available"
+
+
+class AgentTimeout(ApiError):
+    status, code = 504, "agent_timeout"

@@ -17,7 +17,7 @@ from aiohttp import hdrs, web
 from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
-from voice_gateway.errors import ApiError
+from voice_gateway.errors import ApiError, RetryLater
 from voice_gateway.operations import Auth, Operation, Raw, declared, file_route
 from voice_gateway.schemas import ErrorResponse
 
@@ -44,6 +44,13 @@ SECURITY_SCHEMES: dict[str, dict[str, Any]] = {
         "description": "Internal: a LiveKit access token for identity `agent-worker` with "
         "roomAdmin on the room the agent worker reports on.",
     },
+    "AgentWorkerToken": {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "JWT",
+        "description": "Internal: a LiveKit access token for identity `agent-worker` with the "
+        "`agent` grant and no room, for the worker's capacity reports.",
+    },
     "LiveKitWebhook": {
         "type": "http",
         "scheme": "bearer",
@@ -57,6 +64,7 @@ _SECURITY: dict[Auth, list[str]] = {
     Auth.KEY: ["ApiKey", "BearerApiKey"],
     Auth.ANY_KEY: ["ApiKey", "BearerApiKey"],
     Auth.WORKER: ["WorkerToken"],
+    Auth.AGENT_WORKER: ["AgentWorkerToken"],
     Auth.LIVEKIT: ["LiveKitWebhook"],
 }
 REQUEST_ID_HEADER = {
@@ -64,13 +72,9 @@ REQUEST_ID_HEADER = {
     "(1–64 printable ASCII characters), else a new one. Errors repeat it as error.requestId.",
     "schema": {"type": "string"},
 }
-_ERROR_HEADERS: dict[int, dict[str, Any]] = {
-    429: {
-        "Retry-After": {
-            "description": "Whole seconds to wait before trying again",
-            "schema": {"type": "integer", "minimum": 1},
-        }
-    },
+RETRY_AFTER_HEADER = {
+    "description": "Whole seconds to wait before trying again (with the codes that say to retry)",
+    "schema": {"type": "integer", "minimum": 1},
 }
 
 
@@ -85,12 +89,13 @@ def declared_routes(app: web.Application) -> Iterator[tuple[str, str, Any]]:
 
 
 def error_classes() -> list[type[ApiError]]:
-    """Every error class the service defines (subclasses anywhere in the gateway included)."""
+    """Every error class the service defines (subclasses anywhere in the gateway included); a
+    base that adds no code of its own (RetryLater) is its parent's code, listed once."""
     seen: list[type[ApiError]] = []
     stack: list[type[ApiError]] = [ApiError]
     while stack:
         cls = stack.pop(0)
-        if cls not in seen:
+        if cls not in seen and all(c.code != cls.code for c in seen):
             seen.append(cls)
         stack.extend(cls.__subclasses__())
     return sorted(seen, key=lambda c: (c.status, c.code))
@@ -225,6 +230,12 @@ def _parameters(op: Operation[Any, Any], schemas: _Schemas) -> list[dict[str, An
             params.append({"name": name, "in": "path", "required": True, "schema": schema})
     if op.query is not None:
         params.extend(schemas.query_parameters(op.query))
+    for name, header_schema in op.header_params.items():
+        spec = dict(header_schema)
+        param: dict[str, Any] = {"name": name, "in": "header", "required": False, "schema": spec}
+        if "description" in spec:
+            param["description"] = spec.pop("description")
+        params.append(param)
     return params
 
 
@@ -234,6 +245,8 @@ def _responses(op: Operation[Any, Any], schemas: _Schemas) -> dict[str, Any]:
         headers: dict[str, Any] = {"X-Request-Id": {"$ref": "#/components/headers/X-Request-Id"}}
         for header in op.headers.get(status, {}):
             headers[header] = {"schema": {"type": "string"}}
+        for header, meaning in op.optional_headers.get(status, {}).items():
+            headers[header] = {"description": meaning, "schema": {"type": "string"}}
         if isinstance(answer, Raw):
             content = {answer.media_type: {"schema": dict(answer.schema)}}
             description = answer.description or "OK"
@@ -242,8 +255,11 @@ def _responses(op: Operation[Any, Any], schemas: _Schemas) -> dict[str, Any]:
             description = (answer.__doc__ or "").strip().split("\n")[0] or answer.__name__
         out[str(status)] = {"description": description, "headers": headers, "content": content}
     by_status: dict[int, list[str]] = defaultdict(list)
+    retry_after: set[int] = set()
     for cls in op.error_classes():
         by_status[cls.status].append(cls.code)
+        if issubclass(cls, RetryLater):
+            retry_after.add(cls.status)
     for status, codes in sorted(by_status.items()):
         if str(status) in out:
             raise ValueError(f"{op.method} {op.path}: {status} is both an answer and an error")
@@ -252,7 +268,7 @@ def _responses(op: Operation[Any, Any], schemas: _Schemas) -> dict[str, Any]:
             "description": "Error: " + ", ".join(f"`{c}`" for c in codes),
             "headers": {
                 "X-Request-Id": {"$ref": "#/components/headers/X-Request-Id"},
-                **_ERROR_HEADERS.get(status, {}),
+                **({"Retry-After": RETRY_AFTER_HEADER} if status in retry_after else {}),
             },
             "content": {
                 "application/json": {

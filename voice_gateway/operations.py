@@ -53,6 +53,7 @@ class Auth(enum.StrEnum):
     KEY = "key"  # an API key in x-api-key or Authorization: Bearer, holding `scope`
     ANY_KEY = "any_key"  # any valid API key, whatever its scopes or kind
     WORKER = "worker"  # the agent worker's LiveKit-signed token for the room it reports on
+    AGENT_WORKER = "agent_worker"  # the worker's LiveKit-signed token with the agent grant
     LIVEKIT = "livekit"  # LiveKit's signed webhook (a JWT carrying the body's hash)
 
 
@@ -73,6 +74,7 @@ _AUTH_ERRORS: dict[Auth, tuple[type[ApiError], ...]] = {
     Auth.KEY: (*_KEY_ERRORS, InsufficientScope),
     Auth.ANY_KEY: (*_KEY_ERRORS, OriginNotAllowed),
     Auth.WORKER: (MissingApiKey, InvalidApiKey, StoreUnavailable),
+    Auth.AGENT_WORKER: (MissingApiKey, InvalidApiKey, StoreUnavailable),
     Auth.LIVEKIT: (InvalidWebhookSignature, StoreUnavailable),
 }
 _BODY_ERRORS = (InvalidJson, InvalidRequest, PayloadTooLarge, UnsupportedMediaType)
@@ -96,6 +98,10 @@ class Operation(Generic[B, Q]):
     errors: tuple[type[ApiError], ...] = ()
     # Extra answer headers by status, e.g. {201: {"Cache-Control": "no-store"}}.
     headers: Mapping[int, Mapping[str, str]] = field(default_factory=dict)
+    # Answer headers sent only sometimes, by status: name -> what it means (reply(headers=...)).
+    optional_headers: Mapping[int, Mapping[str, str]] = field(default_factory=dict)
+    # Optional request headers the operation reads: name -> JSON Schema (with a description).
+    header_params: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     # The router's path when a parameter needs a regular expression; without it, `path`.
     route: str | None = None
     # False for reads a page makes of its own origin: browsers send no Origin on a same-origin
@@ -137,17 +143,28 @@ class Operation(Generic[B, Q]):
             raise TypeError(f"{self.method} {self.path} declares no query")
         return read_query(request, self.query)
 
-    def reply(self, answer: BaseModel, *, status: int | None = None) -> web.Response:
-        """The answer as JSON with a status this operation declares (one it does not is a bug)."""
+    def reply(
+        self,
+        answer: BaseModel,
+        *,
+        status: int | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> web.Response:
+        """The answer as JSON with a status (and optional headers) this operation declares (one
+        it does not is a bug)."""
         if status is None:
             status = min(self.responses)
         declared = self.responses.get(status)
         if declared is None or (isinstance(declared, type) and not isinstance(answer, declared)):
             raise TypeError(f"{self.method} {self.path} does not declare {status} {answer!r}")
+        extra = dict(headers or {})
+        undeclared = set(extra) - set(self.optional_headers.get(status, {}))
+        if undeclared:
+            raise TypeError(f"{self.method} {self.path} does not declare headers {undeclared}")
         return web.json_response(
             answer.model_dump(by_alias=True, mode="json"),
             status=status,
-            headers=dict(self.headers.get(status, {})),
+            headers={**self.headers.get(status, {}), **extra},
         )
 
 

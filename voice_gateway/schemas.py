@@ -52,6 +52,10 @@ class StartSessionRequest(_In):
     agent_id: str = Field(min_length=1, max_length=64, examples=["demo"])
     user_identity: str | None = Field(default=None, pattern=IDENTITY_PATTERN)
     agent_config: dict[str, Any] | None = None
+    # Answer only once the agent is in the room, within the request's bound if it names one (no
+    # longer than the gateway's VOICEGW_WAIT_FOR_AGENT_TIMEOUT_SECONDS, also the default).
+    wait_for_agent: bool = False
+    wait_for_agent_timeout_seconds: float | None = Field(default=None, ge=1, le=300)
 
 
 class EndSessionRequest(_In):
@@ -78,6 +82,56 @@ class ParticipantsView(_Out):
     agent: ParticipantView
 
 
+class TimelineStep(_Out):
+    step: str
+    at: datetime | None
+    ms_since_created: float | None
+    ms_since_previous: float | None
+
+
+def _ms(later: datetime, earlier: datetime) -> float:
+    return round((later - earlier).total_seconds() * 1000, 1)
+
+
+def setup_timeline(s: SessionRecord) -> list[TimelineStep]:
+    """The setup of a session in the order it happened, with the milliseconds between steps, so
+    a slow start can be explained after the fact. Steps that never happened come last, at null.
+    Stamps come from three clocks: the gateway's (created to dispatched, job assigned), LiveKit's
+    (joins) and the worker's (first agent audio)."""
+    stamps: list[tuple[str, datetime | None]] = [
+        ("created", s.created_at),
+        ("roomCreated", s.room_created_at),
+        ("dispatched", s.dispatched_at),
+    ]
+    if s.redispatched_at is not None:
+        stamps.append(("redispatched", s.redispatched_at))
+    stamps += [
+        ("jobAssigned", s.job_assigned_at),
+        ("agentJoined", s.agent_joined_at),
+        ("userJoined", s.user_joined_at),
+        ("firstAgentAudio", s.first_agent_audio_at),
+    ]
+    seen = sorted(((at, name) for name, at in stamps if at is not None), key=lambda x: x[0])
+    steps: list[TimelineStep] = []
+    previous: datetime | None = None
+    for at, name in seen:
+        steps.append(
+            TimelineStep(
+                step=name,
+                at=at,
+                ms_since_created=_ms(at, s.created_at),
+                ms_since_previous=_ms(at, previous) if previous is not None else None,
+            )
+        )
+        previous = at
+    steps += [
+        TimelineStep(step=name, at=None, ms_since_created=None, ms_since_previous=None)
+        for name, at in stamps
+        if at is None
+    ]
+    return steps
+
+
 class SessionView(_Out):
     session_id: str
     room_name: str
@@ -92,6 +146,8 @@ class SessionView(_Out):
     duration_seconds: float | None
     participants: ParticipantsView | None = None
     error: str | None = None
+    dispatch_attempts: int | None = None
+    timeline: list[TimelineStep] | None = None
 
     @classmethod
     def of(cls, s: SessionRecord, *, detail: bool = False) -> SessionView:
@@ -117,6 +173,8 @@ class SessionView(_Out):
             if detail
             else None,
             error=s.error if detail else None,
+            dispatch_attempts=s.dispatch_attempts if detail else None,
+            timeline=setup_timeline(s) if detail else None,
         )
 
     def dump(self) -> dict[str, Any]:

@@ -6,6 +6,7 @@ from aiohttp import web
 
 from voice_gateway.catalogue import AgentCatalogue
 from voice_gateway.config import GatewaySettings
+from voice_gateway.services.capacity import AgentCapacity
 from voice_gateway.services.keys import KeyService
 from voice_gateway.services.livekit import LiveKitRooms
 from voice_gateway.services.reaper import Reaper
@@ -25,3 +26,4 @@ REAPER = web.AppKey("reaper", Reaper)
 CATALOGUE = web.AppKey("catalogue", AgentCatalogue)
 WEB_PAGE = web.AppKey("web_page", WebPage)
 AUDIT_STORE = web.AppKey("audit_store", AuditStore)
+CAPACITY = web.AppKey("capacity", AgentCapacity)

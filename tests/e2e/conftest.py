@@ -115,6 +115,12 @@ def stack(
             "VOICEGW_WEBHOOK_ENDED_DELAY_SECONDS": "1",
             "VOICEGW_REAPER_INTERVAL_SECONDS": "1",
             "VOICEGW_ROOM_DEPARTURE_TIMEOUT_SECONDS": "2",
+            # Room for a loaded machine, inside the contract fuzzer's 30 s request timeout; a test
+            # of the timeout asks for less.
+            "VOICEGW_WAIT_FOR_AGENT_TIMEOUT_SECONDS": "25",
+            # A worker restarted on a loaded machine may take longer than the default 30 s to
+            # report; the dispatch watch waits that long for one before it gives a session up.
+            "VOICEGW_AGENT_JOIN_TIMEOUT_SECONDS": "60",
         },
     )
     try:

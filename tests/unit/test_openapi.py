@@ -122,7 +122,13 @@ def test_bodies_and_answers_are_the_handlers_models(app: web.Application) -> Non
     body_ref = start["requestBody"]["content"]["application/json"]["schema"]["$ref"]
     body = schemas[body_ref.rsplit("/", 1)[1]]
     assert body["required"] == ["agentId"] and body["additionalProperties"] is False
-    assert set(body["properties"]) == {"agentId", "userIdentity", "agentConfig"}
+    assert set(body["properties"]) == {
+        "agentId",
+        "userIdentity",
+        "agentConfig",
+        "waitForAgent",
+        "waitForAgentTimeoutSeconds",
+    }
     answer_ref = start["responses"]["201"]["content"]["application/json"]["schema"]["$ref"]
     answer = schemas[answer_ref.rsplit("/", 1)[1]]
     assert {"sessionId", "roomName", "userToken", "livekitUrl"} <= set(answer["required"])
@@ -196,3 +202,23 @@ def test_a_fuzzer_can_build_requests_for_every_operation(app: web.Application) -
             modes.append(GenerationMode.NEGATIVE)  # nothing to make invalid otherwise
         for mode in modes:
             assert draw_some(operation.as_strategy(generation_mode=mode)), (operation.label, mode)
+
+
+def test_a_start_documents_its_idempotency_key_and_when_to_retry(app: web.Application) -> None:
+    start = app[OPENAPI_DOCUMENT]["paths"]["/v1/sessions/start"]["post"]
+    [key] = [p for p in start["parameters"] if p.get("name") == "Idempotency-Key"]
+    assert key["in"] == "header" and key["required"] is False
+    assert "Idempotent-Replayed" in start["responses"]["201"]["headers"]
+    codes = {
+        status: response["content"]["application/json"]["schema"]["allOf"][1]["properties"][
+            "error"
+        ]["properties"]["code"]["enum"]
+        for status, response in start["responses"].items()
+        if response["description"].startswith("Error:")
+    }
+    assert {"no_agent_available", "livekit_unavailable"} <= set(codes["503"])
+    assert codes["504"] == ["agent_timeout"]
+    assert {"idempotency_conflict", "idempotency_in_progress"} <= set(codes["409"])
+    for status in ("409", "429", "503"):  # each has a code that says when to retry
+        assert "Retry-After" in start["responses"][status]["headers"]
+    assert "Retry-After" not in start["responses"]["400"]["headers"]

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from voice_gateway.errors import AgentNotFound, LiveKitUnavailable, RateLimited
+from voice_gateway.errors import AgentNotFound, LiveKitUnavailable, NoAgentAvailable, RateLimited
 from voice_gateway.operations import ApiRoutes, Operation
 from voice_gateway.state import SESSIONS
 from voice_gateway.token_request import TokenRequest, TokenResponse, read_token_request
@@ -22,7 +22,7 @@ TOKEN = Operation(
     scope="sessions:write",
     body=TokenRequest,
     responses={201: TokenResponse},
-    errors=(AgentNotFound, RateLimited, LiveKitUnavailable),
+    errors=(AgentNotFound, RateLimited, LiveKitUnavailable, NoAgentAvailable),
 )
 
 

@@ -6,7 +6,11 @@ from aiohttp import web
 
 from voice_gateway.errors import (
     AgentNotFound,
+    AgentTimeout,
+    IdempotencyConflict,
+    IdempotencyInProgress,
     LiveKitUnavailable,
+    NoAgentAvailable,
     RateLimited,
     SessionNotFound,
 )
@@ -17,6 +21,7 @@ from voice_gateway.schemas import (
     StartSessionRequest,
     StartSessionResponse,
 )
+from voice_gateway.services import idempotency
 from voice_gateway.state import SESSIONS
 
 routes = ApiRoutes()
@@ -29,7 +34,19 @@ START = Operation(
     scope="sessions:write",
     body=StartSessionRequest,
     responses={201: StartSessionResponse},
-    errors=(AgentNotFound, RateLimited, LiveKitUnavailable),
+    errors=(
+        AgentNotFound,
+        RateLimited,
+        IdempotencyConflict,
+        IdempotencyInProgress,
+        LiveKitUnavailable,
+        NoAgentAvailable,
+        AgentTimeout,
+    ),
+    header_params={idempotency.HEADER: idempotency.HEADER_SCHEMA},
+    optional_headers={
+        201: {idempotency.REPLAYED_HEADER: "`true` when an earlier request with this key made it"}
+    },
 )
 END = Operation(
     method="POST",
@@ -47,12 +64,16 @@ END = Operation(
 async def start_session(request: web.Request) -> web.Response:
     principal = await START.authenticate(request)
     await request.app[SESSIONS].check_rate(principal)
+    key = idempotency.parse_key(request.headers.get(idempotency.HEADER))
     body = await START.read_body(request)
     started = await request.app[SESSIONS].start_requested(
         principal=principal,
         agent_id=body.agent_id,
         user_identity=body.user_identity,
         overrides=body.agent_config,
+        wait_for_agent=body.wait_for_agent,
+        wait_for_agent_seconds=body.wait_for_agent_timeout_seconds,
+        idempotency_key=key,
     )
     response = StartSessionResponse(
         session_id=started.record.id,
@@ -63,7 +84,8 @@ async def start_session(request: web.Request) -> web.Response:
         user_identity=started.record.user_identity,
         expires_at=started.expires_at,
     )
-    return START.reply(response)
+    replayed = {idempotency.REPLAYED_HEADER: "true"} if started.replayed else None
+    return START.reply(response, headers=replayed)
 
 
 @routes.operation(END)

@@ -78,7 +78,13 @@ async def livekit_webhook(request: web.Request) -> web.Response:
         bound.info("webhook_room_finished", known=ended is not None)
     elif event.event in ("participant_joined", "participant_left"):
         who = "agent" if event.participant.kind == models.ParticipantInfo.Kind.AGENT else "user"
-        at = datetime.fromtimestamp(event.created_at or datetime.now(UTC).timestamp(), UTC)
+        # LiveKit's own join stamp, to the millisecond, for the session's setup timeline.
+        joined_ms = event.participant.joined_at_ms
+        at = (
+            datetime.fromtimestamp(joined_ms / 1000, UTC)
+            if joined_ms
+            else datetime.fromtimestamp(event.created_at or datetime.now(UTC).timestamp(), UTC)
+        )
         if event.event == "participant_joined":
             await sessions.participant_joined(room, who=who, at=at)
         else:

@@ -8,12 +8,13 @@ import time
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import aiohttp
 from livekit import api
-from livekit.protocol import models
+from livekit.protocol import agent, models
+from livekit.protocol.agent_dispatch import AgentDispatch
 
 from voice_gateway.config import GatewaySettings
 from voice_gateway.errors import LiveKitUnavailable
@@ -72,6 +73,40 @@ class LiveKitRooms:
         )
         return str(dispatch.id)
 
+    async def dispatch_taken(self, room: str, *, agent_name: str) -> bool:
+        """Whether LiveKit assigned a job of the room's `agent_name` dispatch to a worker (its
+        process may still be starting); False when the dispatch was dropped."""
+        live = (agent.JobStatus.JS_PENDING, agent.JobStatus.JS_RUNNING)
+        return any(
+            job.state.status in live
+            for dispatch in await self._dispatches(room, agent_name)
+            for job in dispatch.state.jobs
+        )
+
+    async def _dispatches(self, room: str, agent_name: str) -> list[AgentDispatch]:
+        try:
+            listed = await self._call(
+                "list dispatches", self._api.agent_dispatch.list_dispatch(room_name=room)
+            )
+        except _NotFound:
+            return []
+        return [d for d in listed if d.agent_name == agent_name]
+
+    async def withdraw_dispatches(self, room: str, *, agent_name: str) -> int:
+        """Deletes the room's dispatches of `agent_name`; LiveKit then terminates their jobs and
+        removes their agents from the room, so a re-dispatch can never bring a second agent.
+        (LiveKit also keeps an implicit dispatch for unnamed agents in every room: left alone.)"""
+        dispatches = await self._dispatches(room, agent_name)
+        for dispatch in dispatches:
+            try:
+                await self._call(
+                    "delete a dispatch",
+                    self._api.agent_dispatch.delete_dispatch(dispatch.id, room),
+                )
+            except _NotFound:
+                continue
+        return len(dispatches)
+
     async def delete_room(self, name: str) -> bool:
         """True when a room was deleted, False when LiveKit had no such room (already gone)."""
         try:
@@ -105,6 +140,24 @@ class LiveKitRooms:
     async def has_agent(self, room: str) -> bool:
         agent = models.ParticipantInfo.Kind.AGENT
         return any(kind == agent for kind in await self._participant_kinds(room))
+
+    async def agent_joined_at(self, room: str) -> datetime | None:
+        """When an agent joined the room, by LiveKit's stamp; None while there is none. A joined
+        agent is in the room for a client that joins now, before LiveKit's participant_joined
+        webhook (sent once its media connection is up)."""
+        try:
+            response = await self._call(
+                "list participants",
+                self._api.room.list_participants(api.ListParticipantsRequest(room=room)),
+            )
+        except _NotFound:
+            return None
+        agent = models.ParticipantInfo.Kind.AGENT
+        for p in response.participants:
+            if p.kind == agent:
+                ms = p.joined_at_ms or p.joined_at * 1000
+                return datetime.fromtimestamp(ms / 1000, UTC) if ms else datetime.now(UTC)
+        return None
 
     async def _participant_kinds(self, room: str) -> list[int]:
         try:

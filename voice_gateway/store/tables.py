@@ -41,6 +41,19 @@ sessions = Table(
     Column("agent_joined_at", DateTime(timezone=True)),
     # 0004: web (a LiveKit client with a token), phone (a SIP call) or chat (text only).
     Column("channel", String(16), nullable=False, server_default="web"),
+    # 0006: the setup timeline (stamps known during /start are written with its completing
+    # update; the rest come from webhooks and worker reports), the dispatch watch's state, and
+    # idempotent starts (a key is unique per API key; released when the start failed).
+    Column("room_created_at", DateTime(timezone=True)),
+    Column("dispatched_at", DateTime(timezone=True)),
+    Column("redispatched_at", DateTime(timezone=True)),
+    Column("job_assigned_at", DateTime(timezone=True)),
+    Column("first_agent_audio_at", DateTime(timezone=True)),
+    Column("dispatch_attempts", Integer, nullable=False, server_default="1"),
+    Column("agent_job_id", String(64)),
+    Column("agent_worker_id", String(64)),
+    Column("idempotency_key", String(255)),
+    Column("request_fingerprint", String(64)),
     Index("ix_sessions_status_created", "status", "created_at"),
     Index("ix_sessions_agent_created", "agent_id", "created_at"),
 )
@@ -138,4 +151,21 @@ outbound_events = Table(
     Column("delivered_at", DateTime(timezone=True)),
     Column("last_error", Text),
     Index("ix_outbound_due", "delivered_at", "deliver_after"),
+)
+
+Index("uq_sessions_key_idempotency", sessions.c.api_key_id, sessions.c.idempotency_key, unique=True)
+
+# 0006: what each agent worker last reported (its LiveKit worker id, free capacity, draining), so
+# every gateway replica can refuse a start no worker could take.
+agent_workers = Table(
+    "agent_workers",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("agent_name", String(128), nullable=False),
+    Column("live_sessions", Integer, nullable=False),
+    Column("max_sessions", Integer, nullable=False),
+    Column("draining", Boolean, nullable=False),
+    Column("first_seen_at", DateTime(timezone=True), nullable=False),
+    Column("last_seen_at", DateTime(timezone=True), nullable=False),
+    Index("ix_agent_workers_name_seen", "agent_name", "last_seen_at"),
 )
