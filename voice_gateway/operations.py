@@ -4,7 +4,8 @@ A handler reads its scope, body and query and shapes its answer through its decl
 OpenAPI document (openapi.py) is generated from the very same declarations, so the two cannot
 drift. Describing a new route is declaring an `Operation` and registering its handler with
 `ApiRoutes.operation(...)` instead of `RouteTableDef.get/post`; tests/unit/test_openapi.py fails
-for any route of the app that is not declared.
+for any route of the app that is not declared. The one kind of route left out of the document is
+the web app's files (`FileRoute`, registered with `ApiRoutes.files(...)`), declared with why.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from voice_gateway.errors import (
     NotFound,
     OriginNotAllowed,
     PayloadTooLarge,
+    SecretKeyInBrowser,
     StoreUnavailable,
     UnsupportedMediaType,
     WrongKeyType,
@@ -49,6 +51,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 class Auth(enum.StrEnum):
     NONE = "none"
     KEY = "key"  # an API key in x-api-key or Authorization: Bearer, holding `scope`
+    ANY_KEY = "any_key"  # any valid API key, whatever its scopes or kind
     WORKER = "worker"  # the agent worker's LiveKit-signed token for the room it reports on
     AGENT_WORKER = "agent_worker"  # the worker's LiveKit-signed token with the agent grant
     LIVEKIT = "livekit"  # LiveKit's signed webhook (a JWT carrying the body's hash)
@@ -65,9 +68,11 @@ class Raw:
 
 Response = type[BaseModel] | Raw
 
+_KEY_ERRORS = (MissingApiKey, InvalidApiKey, SecretKeyInBrowser, StoreUnavailable)
 _AUTH_ERRORS: dict[Auth, tuple[type[ApiError], ...]] = {
     Auth.NONE: (),
-    Auth.KEY: (MissingApiKey, InvalidApiKey, InsufficientScope, StoreUnavailable),
+    Auth.KEY: (*_KEY_ERRORS, InsufficientScope),
+    Auth.ANY_KEY: (*_KEY_ERRORS, OriginNotAllowed),
     Auth.WORKER: (MissingApiKey, InvalidApiKey, StoreUnavailable),
     Auth.AGENT_WORKER: (MissingApiKey, InvalidApiKey, StoreUnavailable),
     Auth.LIVEKIT: (InvalidWebhookSignature, StoreUnavailable),
@@ -99,6 +104,9 @@ class Operation(Generic[B, Q]):
     header_params: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     # The router's path when a parameter needs a regular expression; without it, `path`.
     route: str | None = None
+    # False for reads a page makes of its own origin: browsers send no Origin on a same-origin
+    # GET, so a publishable key is then taken without one (a cross-origin call carries one).
+    origin_required: bool = True
 
     def __post_init__(self) -> None:
         if (self.auth == Auth.KEY) != (self.scope is not None):
@@ -121,9 +129,9 @@ class Operation(Generic[B, Q]):
         return list(dict.fromkeys([*implied, *self.errors]))
 
     async def authenticate(self, request: web.Request) -> Principal:
-        if self.scope is None:
+        if self.auth not in (Auth.KEY, Auth.ANY_KEY):
             raise TypeError(f"{self.method} {self.path} takes no API key")
-        return await authenticate(request, self.scope)
+        return await authenticate(request, self.scope, origin_required=self.origin_required)
 
     async def read_body(self, request: web.Request) -> B:
         if self.body is None:
@@ -160,12 +168,29 @@ class Operation(Generic[B, Q]):
         )
 
 
+@dataclass(frozen=True, slots=True)
+class FileRoute:
+    """A route that serves the web app's built files, not the API: left out of the document on
+    purpose, with the reason, so the coverage check tells it apart from a route someone forgot
+    to declare."""
+
+    method: str
+    route: str
+    reason: str
+
+
 _DECLARED: dict[Handler, Operation[Any, Any]] = {}
+_FILES: dict[Handler, FileRoute] = {}
 
 
 def declared(handler: Any) -> Operation[Any, Any] | None:
     """The operation a route's handler was registered for, or None for an undeclared route."""
     return _DECLARED.get(handler)
+
+
+def file_route(handler: Any) -> FileRoute | None:
+    """The declaration of a route that serves files, or None."""
+    return _FILES.get(handler)
 
 
 class ApiRoutes(web.RouteTableDef):
@@ -175,5 +200,12 @@ class ApiRoutes(web.RouteTableDef):
         def register(handler: Handler) -> Handler:
             _DECLARED[handler] = op
             return self.route(op.method, op.route or op.path)(handler)
+
+        return register
+
+    def files(self, declaration: FileRoute) -> Callable[[Handler], Handler]:
+        def register(handler: Handler) -> Handler:
+            _FILES[handler] = declaration
+            return self.route(declaration.method, declaration.route)(handler)
 
         return register
