@@ -70,13 +70,17 @@ async def a_worker(db: Database, *, live: int = 0, draining: bool = False) -> No
 
 async def start(service: SessionService, **kw: object) -> StartedSession:
     config = service.resolve_agent("demo", kw.pop("overrides", None))  # type: ignore[arg-type]
-    return await service.start(
+    started = await service.start(
         principal=OWNER,
         agent_id="demo",
         user_identity=kw.pop("identity", None),
         config=config,
         **kw,
     )  # type: ignore[arg-type]
+    # The dispatch stamp is written a few ms after the answer (StampWriter); the other replicas
+    # of these tests read the row at once.
+    await service.stamps.flush()
+    return started
 
 
 @pytest.mark.parametrize(

@@ -30,15 +30,16 @@ TOKEN = Operation(
 async def livekit_token(request: web.Request) -> web.Response:
     principal = await TOKEN.authenticate(request)
     sessions = request.app[SESSIONS]
-    await sessions.check_rate(principal)
-    wanted = read_token_request(await TOKEN.read_body(request))
-    started = await sessions.start_requested(
-        principal=principal,
-        agent_id=wanted.agent_id,
-        user_identity=wanted.user_identity,
-        overrides=wanted.agent_config,
-        participant=wanted.participant,
-    )
+    async with sessions.rate_counted(principal) as rate:
+        wanted = read_token_request(await TOKEN.read_body(request))
+        started = await sessions.start_requested(
+            principal=principal,
+            agent_id=wanted.agent_id,
+            user_identity=wanted.user_identity,
+            overrides=wanted.agent_config,
+            participant=wanted.participant,
+            rate=rate,
+        )
     return TOKEN.reply(
         TokenResponse(
             server_url=started.livekit_url,

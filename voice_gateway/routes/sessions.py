@@ -63,18 +63,20 @@ END = Operation(
 @routes.operation(START)
 async def start_session(request: web.Request) -> web.Response:
     principal = await START.authenticate(request)
-    await request.app[SESSIONS].check_rate(principal)
-    key = idempotency.parse_key(request.headers.get(idempotency.HEADER))
-    body = await START.read_body(request)
-    started = await request.app[SESSIONS].start_requested(
-        principal=principal,
-        agent_id=body.agent_id,
-        user_identity=body.user_identity,
-        overrides=body.agent_config,
-        wait_for_agent=body.wait_for_agent,
-        wait_for_agent_seconds=body.wait_for_agent_timeout_seconds,
-        idempotency_key=key,
-    )
+    sessions = request.app[SESSIONS]
+    async with sessions.rate_counted(principal) as rate:
+        key = idempotency.parse_key(request.headers.get(idempotency.HEADER))
+        body = await START.read_body(request)
+        started = await sessions.start_requested(
+            principal=principal,
+            agent_id=body.agent_id,
+            user_identity=body.user_identity,
+            overrides=body.agent_config,
+            wait_for_agent=body.wait_for_agent,
+            wait_for_agent_seconds=body.wait_for_agent_timeout_seconds,
+            idempotency_key=key,
+            rate=rate,
+        )
     response = StartSessionResponse(
         session_id=started.record.id,
         room_name=started.record.room_name,

@@ -1,8 +1,9 @@
 """Audit entries as the services make them; the request id comes from the log context.
 
-Key changes are audited in the same transaction as the change (store/keys.py). Session starts and
-ends are audited after the fact and best-effort: the session row already tells the truth, and a
-missing audit row must not turn a started session into an error for the caller.
+Key changes are audited in the same transaction as the change (store/keys.py), and so are session
+starts (store/sessions.py, SessionStore.open) and failed starts. Other session ends are audited
+after the fact and best-effort: the session row already tells the truth, and a missing audit row
+must not turn an ended session into an error for the caller.
 """
 
 from __future__ import annotations
@@ -41,32 +42,42 @@ class SessionAudit:
     def __init__(self, store: AuditStore) -> None:
         self._store = store
 
-    async def started(self, record: SessionRecord) -> None:
-        await self._write(
-            audit_entry(
-                SESSION_STARTED,
-                key_id=record.api_key_id,
-                actor_key_id=record.api_key_id,
-                session_id=record.id,
-                details={"agentId": record.agent_id, "roomName": record.room_name},
-            )
+    @staticmethod
+    def started_entry(
+        *, key_id: str | None, session_id: str, agent_id: str, room_name: str
+    ) -> AuditEntry:
+        """Written in the start's own transaction (SessionStore.open), so it is never missing."""
+        return audit_entry(
+            SESSION_STARTED,
+            key_id=key_id,
+            actor_key_id=key_id,
+            session_id=session_id,
+            details={"agentId": agent_id, "roomName": room_name},
+        )
+
+    @staticmethod
+    def ended_entry(
+        record: SessionRecord,
+        *,
+        actor_key_id: str | None = None,
+        status: str | None = None,
+        reason: str | None = None,
+    ) -> AuditEntry:
+        return audit_entry(
+            SESSION_ENDED,
+            key_id=record.api_key_id,
+            actor_key_id=actor_key_id,
+            session_id=record.id,
+            details={
+                "roomName": record.room_name,
+                "status": status or record.status.value,
+                "endReason": reason or record.end_reason,
+            },
         )
 
     async def ended(self, record: SessionRecord, *, actor_key_id: str | None = None) -> None:
         """`actor_key_id` is the key that asked for the end; None when LiveKit or the reaper did."""
-        await self._write(
-            audit_entry(
-                SESSION_ENDED,
-                key_id=record.api_key_id,
-                actor_key_id=actor_key_id,
-                session_id=record.id,
-                details={
-                    "roomName": record.room_name,
-                    "status": record.status.value,
-                    "endReason": record.end_reason,
-                },
-            )
-        )
+        await self._write(self.ended_entry(record, actor_key_id=actor_key_id))
 
     async def _write(self, entry: AuditEntry) -> None:
         try:

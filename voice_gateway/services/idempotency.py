@@ -15,7 +15,7 @@ from datetime import timedelta
 from voice_common.agent_config import AgentConfig
 from voice_gateway.errors import IdempotencyConflict, IdempotencyInProgress, InvalidRequest
 from voice_gateway.store.database import now
-from voice_gateway.store.models import SessionRecord, SessionStatus
+from voice_gateway.store.models import SessionRecord
 from voice_gateway.store.sessions import SessionStore
 
 HEADER = "Idempotency-Key"
@@ -77,7 +77,7 @@ class IdempotentStarts:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + WAIT_FOR_FIRST_SECONDS
         current: SessionRecord | None = record
-        while current is not None and current.status == SessionStatus.STARTING:
+        while current is not None and current.start_in_flight:
             if loop.time() > deadline:
                 raise IdempotencyInProgress(
                     f"the first request with this {HEADER} is still starting; retry",

@@ -9,11 +9,12 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from voice_gateway.errors import RateLimited
 from voice_gateway.metrics import RATE_LIMITED
 from voice_gateway.services.keys import Principal
-from voice_gateway.store.limits import RateCounterStore
+from voice_gateway.store.limits import RateCounterStore, RateWindow
 
 START_BUCKET = "sessions.start"
 DEFAULT_WINDOW_SECONDS = 60
@@ -43,22 +44,61 @@ def live_cap_error(cap: int) -> RateLimited:
     )
 
 
+@dataclass
+class RateTicket:
+    """One start request's place in its key's rate window, taken when the request arrives.
+
+    A start that reaches its transaction counts there (store.SessionStore.open), at no extra
+    write; a request refused before it (bad body, unknown agent, no capacity, live cap) is
+    counted by StartLimiter.settle on its way out, so every request counts, refused ones too.
+    """
+
+    window: RateWindow | None  # None: the key is not rate-limited
+    at: float
+    window_seconds: int
+    counted: bool = False
+
+    def refusal(self) -> RateLimited:
+        RATE_LIMITED.labels(limit="rate").inc()
+        allowed = self.window.allowance if self.window else 0
+        return RateLimited(
+            f"this key may start {allowed} session(s) per {self.window_seconds} s; retry later",
+            retry_after_seconds=retry_after(self.at, self.window_seconds),
+        )
+
+
 class StartLimiter:
     def __init__(self, store: RateCounterStore, clock: Callable[[], float] = time.time) -> None:
         self._store = store
         self._clock = clock
 
-    async def check_rate(self, principal: Principal) -> None:
-        per_minute = principal.limits.rate_limit_per_minute
-        if per_minute is None:
-            return
-        window = principal.limits.rate_limit_window_seconds or DEFAULT_WINDOW_SECONDS
+    def ticket(self, principal: Principal) -> RateTicket:
         at = self._clock()
-        hits = await self._store.hit(principal.key_id, START_BUCKET, window_start(at, window))
-        if hits > allowance(per_minute, window):
-            RATE_LIMITED.labels(limit="rate").inc()
-            raise RateLimited(
-                f"this key may start {allowance(per_minute, window)} session(s) "
-                f"per {window} s; retry later",
-                retry_after_seconds=retry_after(at, window),
-            )
+        per_minute = principal.limits.rate_limit_per_minute
+        window = principal.limits.rate_limit_window_seconds or DEFAULT_WINDOW_SECONDS
+        if per_minute is None:
+            return RateTicket(None, at, window, counted=True)
+        return RateTicket(
+            RateWindow(
+                principal.key_id,
+                START_BUCKET,
+                window_start(at, window),
+                allowance(per_minute, window),
+            ),
+            at,
+            window,
+        )
+
+    async def settle(self, ticket: RateTicket) -> None:
+        """Counts a request that did not count in a start's transaction; RateLimited when the
+        key is over its rate (that answer then replaces the request's own error)."""
+        if ticket.counted or ticket.window is None:
+            return
+        ticket.counted = True
+        w = ticket.window
+        if await self._store.hit(w.key_id, w.bucket, w.window_start) > w.allowance:
+            raise ticket.refusal()
+
+    async def check_rate(self, principal: Principal) -> None:
+        """Counts one request now (a separate write): for callers outside the start path."""
+        await self.settle(self.ticket(principal))

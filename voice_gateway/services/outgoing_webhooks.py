@@ -20,12 +20,12 @@ from voice_gateway.config import GatewaySettings
 from voice_gateway.errors import ApiError
 from voice_gateway.metrics import WEBHOOK_DELIVERIES
 from voice_gateway.schemas import SessionView, TranscriptSegmentView
-from voice_gateway.store.outbox import OutboundEvent, Outbox
-from voice_gateway.store.sessions import SessionStore
+from voice_gateway.store.outbox import OutboundEvent, Outbox, outbox_rows
+from voice_gateway.store.sessions import STARTED_EVENT, SessionStore
 
 log = structlog.get_logger("voice_gateway.outgoing_webhooks")
 
-SESSION_STARTED = "session.started"
+SESSION_STARTED = STARTED_EVENT
 SESSION_ENDED = "session.ended"
 
 
@@ -48,9 +48,13 @@ class WebhookSender:
         self._http = http
 
     async def enqueue(self, event_type: str, session_id: str) -> None:
+        await self._outbox.write(self.rows(event_type, session_id))
+
+    def rows(self, event_type: str, session_id: str) -> list[dict[str, object]]:
+        """The outbox rows of one event, for a caller that writes them in its own transaction."""
         # session.ended waits a moment: the worker's last transcript lines are still on their way.
         delay = self._settings.webhook_ended_delay_seconds if event_type == SESSION_ENDED else 0
-        await self._outbox.enqueue(
+        return outbox_rows(
             event_type, session_id, list(self._settings.webhook_urls), delay_seconds=delay
         )
 

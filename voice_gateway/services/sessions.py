@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import secrets
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -32,13 +34,20 @@ from voice_gateway.services.audit import SessionAudit
 from voice_gateway.services.capacity import AgentCapacity
 from voice_gateway.services.dispatch_watch import DispatchWatch, dispatch_metadata
 from voice_gateway.services.keys import Principal
-from voice_gateway.services.limits import StartLimiter, live_cap_error
+from voice_gateway.services.limits import RateTicket, StartLimiter, live_cap_error
 from voice_gateway.services.livekit import LiveKitRooms, ParticipantDetails
 from voice_gateway.services.outgoing_webhooks import SESSION_ENDED, SESSION_STARTED, WebhookSender
+from voice_gateway.services.start_stamps import StampWriter
 from voice_gateway.store.database import now
-from voice_gateway.store.limits import LiveCapReached
+from voice_gateway.store.limits import LiveCapReached, RateLimitReached
 from voice_gateway.store.models import EndReason, SessionRecord, SessionStatus, StartStamps
-from voice_gateway.store.sessions import IdempotencyKeyTaken, JobClaim, Refusal, SessionStore
+from voice_gateway.store.sessions import (
+    IdempotencyKeyTaken,
+    JobClaim,
+    Refusal,
+    SessionStore,
+    StartWrite,
+)
 
 log = structlog.get_logger("voice_gateway.sessions")
 
@@ -93,9 +102,11 @@ class SessionService:
             give_up=self._give_up,
             capacity=capacity,
         )
+        self.stamps = StampWriter(store)
 
     async def aclose(self) -> None:
         await self.watch.aclose()
+        await self.stamps.aclose()
 
     def resolve_agent(
         self, agent_id: str, overrides: dict[str, Any] | None, *, principal: Principal | None = None
@@ -125,6 +136,7 @@ class SessionService:
         wait_for_agent: bool = False,
         wait_for_agent_seconds: float | None = None,
         idempotency_key: str | None = None,
+        rate: RateTicket | None = None,
     ) -> StartedSession:
         """A client's start (/v1/sessions/start or LiveKit's token endpoint): its agentConfig
         overrides checked and resolved against what the key may set, then start()."""
@@ -139,13 +151,22 @@ class SessionService:
             wait_for_agent=wait_for_agent,
             wait_for_agent_seconds=wait_for_agent_seconds,
             idempotency_key=idempotency_key,
+            rate=rate,
         )
 
-    async def check_rate(self, principal: Principal) -> None:
-        """Counts one start request against the key's rate limit (429 when over it); called
-        before the body is read, so malformed and refused requests count too."""
-        if self._limiter is not None:
-            await self._limiter.check_rate(principal)
+    @asynccontextmanager
+    async def rate_counted(self, principal: Principal) -> AsyncIterator[RateTicket | None]:
+        """Wraps one start request: the start's own transaction counts it against the key's
+        rate limit (pass the ticket to start_requested); a request that fails before that is
+        counted on its way out, so malformed and refused requests count too, and one over the
+        key's rate answers 429 rather than its own error."""
+        ticket = self._limiter.ticket(principal) if self._limiter is not None else None
+        try:
+            yield ticket
+        except Exception:
+            if self._limiter is not None and ticket is not None:
+                await self._limiter.settle(ticket)
+            raise
 
     async def start(
         self,
@@ -158,6 +179,7 @@ class SessionService:
         wait_for_agent: bool = False,
         wait_for_agent_seconds: float | None = None,
         idempotency_key: str | None = None,
+        rate: RateTicket | None = None,
     ) -> StartedSession:
         """Starts a session whose agent is guaranteed to come or whose failure is told: no worker
         capacity is 503 no_agent_available before any room exists; the dispatch is watched;
@@ -183,7 +205,7 @@ class SessionService:
                     return await self._answer(earlier, wait, participant, replayed=True)
             try:
                 record = await self._start_new(
-                    principal, agent_id, user_identity, config, idempotency_key, fingerprint
+                    principal, agent_id, user_identity, config, idempotency_key, fingerprint, rate
                 )
             except IdempotencyKeyTaken:
                 continue  # a concurrent request with this key won the insert: answer its session
@@ -201,7 +223,11 @@ class SessionService:
         config: AgentConfig,
         idempotency_key: str | None,
         fingerprint: str | None,
+        rate: RateTicket | None = None,
     ) -> SessionRecord:
+        """One store write (SessionStore.open) before LiveKit is called, so no room ever exists
+        without its record; a LiveKit failure is the only thing that updates it (fail_start).
+        The setup stamps learned afterwards go to the StampWriter, off the request path."""
         session_id = f"ses_{secrets.token_hex(12)}"
         room_name = f"vgw-{agent_id}-{secrets.token_hex(6)}"
         identity = user_identity or f"user-{secrets.token_hex(6)}"
@@ -226,20 +252,36 @@ class SessionService:
                 raise
         cap = principal.limits.max_concurrent_sessions
         timer = StartTimer()
-        try:
-            await self._store.create(
-                **row,
-                live_cap=cap,
-                idempotency_key=idempotency_key,
-                request_fingerprint=fingerprint,
+        write = StartWrite(
+            live_cap=cap,
+            rate=rate.window if rate is not None and not rate.counted else None,
+            audit=SessionAudit.started_entry(
+                key_id=principal.key_id,
+                session_id=session_id,
+                agent_id=agent_id,
+                room_name=room_name,
             )
+            if self._audit is not None
+            else None,
+            events=self._events.rows(SESSION_STARTED, session_id) if self._events else [],
+        )
+        try:
+            record = await self._store.open(
+                write, **row, idempotency_key=idempotency_key, request_fingerprint=fingerprint
+            )
+        except RateLimitReached:
+            assert rate is not None
+            rate.counted = True
+            raise rate.refusal() from None
         except LiveCapReached:
             raise live_cap_error(cap or 0) from None
+        if rate is not None:
+            rate.counted = True
         timer.lap("reserve")
         try:
             await self._livekit.create_room(room_name, metadata={"sessionId": session_id})
         except LiveKitUnavailable as exc:
-            await self._fail_start(session_id, EndReason.LIVEKIT_UNAVAILABLE, exc, bound)
+            await self._fail_start(record, EndReason.LIVEKIT_UNAVAILABLE, exc, bound, None)
             raise
         room_created_at = now()
         timer.lap("create_room")
@@ -257,19 +299,17 @@ class SessionService:
             )
         except LiveKitUnavailable as exc:
             await self._undo_room(room_name, bound)
-            await self._fail_start(session_id, EndReason.DISPATCH_FAILED, exc, bound)
+            await self._fail_start(record, EndReason.DISPATCH_FAILED, exc, bound, room_created_at)
             raise
         stamps = StartStamps(room_created_at=room_created_at, dispatched_at=now())
-        timer.lap("dispatch")
-        record = await self._store.mark_active(session_id, stamps)
-        timer.done("activate")
+        timer.done("dispatch")
+        self.stamps.add(session_id, stamps)
+        record = replace(
+            record, room_created_at=stamps.room_created_at, dispatched_at=stamps.dispatched_at
+        )
         SESSIONS_STARTED.labels(agent=agent_id, channel=record.channel).inc()
         self.watch.follow(session_id)
         bound.info("session_started", user_identity=identity)
-        if self._audit is not None:
-            await self._audit.started(record)
-        if self._events is not None:
-            await self._events.enqueue(SESSION_STARTED, session_id)
         return record
 
     async def _answer(
@@ -401,6 +441,7 @@ class SessionService:
         if record.is_over:
             return record
         bound = log.bind(session_id=record.id, room=record.room_name, agent_id=record.agent_id)
+        await self.stamps.settle(record.id)
         room_existed = False
         if delete_room:
             await self._store.mark_ending(record.id, reason=reason, error=error)
@@ -416,8 +457,7 @@ class SessionService:
             error=error,
             # A start that never completed (its gateway died half-way) answered no client: a
             # retry with its Idempotency-Key must start afresh rather than get this session.
-            release_idempotency_key=release_idempotency_key
-            or record.status == SessionStatus.STARTING,
+            release_idempotency_key=release_idempotency_key or record.start_in_flight,
         )
         if changed:
             SESSIONS_ENDED.labels(closed.agent_id, closed.channel, status.value, reason).inc()
@@ -441,14 +481,25 @@ class SessionService:
         await self._close(record, status=SessionStatus.FAILED, reason=reason, error=error)
 
     async def _fail_start(
-        self, session_id: str, reason: EndReason, exc: LiveKitUnavailable, bound: Any
+        self,
+        record: SessionRecord,
+        reason: EndReason,
+        exc: LiveKitUnavailable,
+        bound: Any,
+        room_created_at: datetime | None,
     ) -> None:
-        failed, _ = await self._store.finish(
-            session_id,
-            status=SessionStatus.FAILED,
+        """The start's only update: the row opened `active` says failed and never started."""
+        audit = None
+        if self._audit is not None:
+            audit = SessionAudit.ended_entry(
+                record, status=SessionStatus.FAILED.value, reason=reason.value
+            )
+        failed, _ = await self._store.fail_start(
+            record.id,
             reason=reason,
             error=exc.message,
-            release_idempotency_key=True,
+            room_created_at=room_created_at,
+            audit=audit,
         )
         SESSIONS_ENDED.labels(failed.agent_id, failed.channel, "failed", reason.value).inc()
         bound.warning("session_start_failed", reason=reason.value, error=exc.message)

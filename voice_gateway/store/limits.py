@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import delete, func, select, update
@@ -29,20 +30,44 @@ class RateCounterStore:
         One upsert: atomic on PostgreSQL (the conflicting row is locked) and on SQLite (one writer).
         """
         async with self._db.connect() as conn:
-            stmt = _insert(conn, key_id=key_id, bucket=bucket, window_start=window_start, hits=1)
-            upsert = stmt.on_conflict_do_update(
-                index_elements=["key_id", "bucket", "window_start"],
-                set_={"hits": rate_limit_counters.c.hits + 1},
-            ).returning(rate_limit_counters.c.hits)
-            hits = int((await conn.execute(upsert)).scalar_one())
-            await conn.execute(
-                delete(rate_limit_counters).where(
-                    rate_limit_counters.c.key_id == key_id,
-                    rate_limit_counters.c.bucket == bucket,
-                    rate_limit_counters.c.window_start < window_start,
-                )
+            return await count_hit(conn, RateWindow(key_id, bucket, window_start, 0))
+
+
+@dataclass(frozen=True, slots=True)
+class RateWindow:
+    """One request's place in its key's fixed window, and how many the window allows."""
+
+    key_id: str
+    bucket: str
+    window_start: int
+    allowance: int
+
+
+class RateLimitReached(Exception):
+    pass
+
+
+async def count_hit(conn: AsyncConnection, window: RateWindow) -> int:
+    """Counts one request in its window inside the caller's transaction (a start's own, so a
+    start costs no separate write for it) and answers the window's count, this one included.
+    Older windows of the key are deleted on the way."""
+    stmt = _insert(
+        conn, key_id=window.key_id, bucket=window.bucket, window_start=window.window_start, hits=1
+    )
+    upsert = stmt.on_conflict_do_update(
+        index_elements=["key_id", "bucket", "window_start"],
+        set_={"hits": rate_limit_counters.c.hits + 1},
+    ).returning(rate_limit_counters.c.hits)
+    hits = int((await conn.execute(upsert)).scalar_one())
+    if hits == 1:  # the window's first request: the only time an older window can be left
+        await conn.execute(
+            delete(rate_limit_counters).where(
+                rate_limit_counters.c.key_id == window.key_id,
+                rate_limit_counters.c.bucket == window.bucket,
+                rate_limit_counters.c.window_start < window.window_start,
             )
-        return hits
+        )
+    return hits
 
 
 async def hold_live_slot(conn: AsyncConnection, key_id: str, cap: int) -> None:

@@ -70,6 +70,15 @@ class SessionRecord:
         return self.status in (SessionStatus.ENDED, SessionStatus.FAILED)
 
     @property
+    def start_in_flight(self) -> bool:
+        """Its start has not finished (or its gateway died before it did): `starting` rows of
+        the older two-write start, and rows a start opened `active` whose dispatch stamp has not
+        been written (StampWriter writes it a few ms after the dispatch)."""
+        if self.status == SessionStatus.STARTING:
+            return True
+        return self.status == SessionStatus.ACTIVE and self.dispatched_at is None
+
+    @property
     def last_dispatched_at(self) -> datetime | None:
         return self.redispatched_at or self.dispatched_at
 

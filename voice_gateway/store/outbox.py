@@ -6,7 +6,8 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy import and_, delete, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from voice_gateway.store.database import Database, now, utc
 from voice_gateway.store.tables import outbound_events
@@ -22,6 +23,42 @@ class OutboundEvent:
     attempts: int
 
 
+def outbox_rows(
+    event_type: str, session_id: str, urls: list[str], *, delay_seconds: float = 0
+) -> list[dict[str, object]]:
+    """One row per receiving URL, ready for write_outbox."""
+    at = now()
+    return [
+        {
+            "id": f"evt_{secrets.token_hex(10)}",
+            "event_type": event_type,
+            "session_id": session_id,
+            "url": url,
+            "created_at": at,
+            "deliver_after": at + timedelta(seconds=delay_seconds),
+            "attempts": 0,
+        }
+        for url in urls
+    ]
+
+
+async def write_outbox(conn: AsyncConnection, rows: list[dict[str, object]]) -> None:
+    """Inside the caller's transaction, so an event is queued exactly when its change commits."""
+    if rows:
+        await conn.execute(insert(outbound_events), rows)
+
+
+async def drop_undelivered(conn: AsyncConnection, session_id: str, event_type: str) -> None:
+    """A start that failed after its row committed takes back its session.started event."""
+    await conn.execute(
+        delete(outbound_events).where(
+            outbound_events.c.session_id == session_id,
+            outbound_events.c.event_type == event_type,
+            outbound_events.c.delivered_at.is_(None),
+        )
+    )
+
+
 class Outbox:
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -29,23 +66,12 @@ class Outbox:
     async def enqueue(
         self, event_type: str, session_id: str, urls: list[str], *, delay_seconds: float = 0
     ) -> None:
-        if not urls:
-            return
-        at = now()
-        rows = [
-            {
-                "id": f"evt_{secrets.token_hex(10)}",
-                "event_type": event_type,
-                "session_id": session_id,
-                "url": url,
-                "created_at": at,
-                "deliver_after": at + timedelta(seconds=delay_seconds),
-                "attempts": 0,
-            }
-            for url in urls
-        ]
-        async with self._db.connect() as conn:
-            await conn.execute(insert(outbound_events), rows)
+        await self.write(outbox_rows(event_type, session_id, urls, delay_seconds=delay_seconds))
+
+    async def write(self, rows: list[dict[str, object]]) -> None:
+        if rows:
+            async with self._db.connect() as conn:
+                await write_outbox(conn, rows)
 
     async def claim_due(
         self, *, limit: int, lease_seconds: float, max_attempts: int

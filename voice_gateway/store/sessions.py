@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Row, and_, func, insert, or_, select, update
+from sqlalchemy import Row, and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from voice_gateway.store.audit import AuditEntry, write_audit
 from voice_gateway.store.database import Database, now, utc
-from voice_gateway.store.limits import hold_live_slot
+from voice_gateway.store.limits import RateLimitReached, RateWindow, count_hit, hold_live_slot
 from voice_gateway.store.models import (
     Channel,
     SessionRecord,
@@ -19,6 +21,7 @@ from voice_gateway.store.models import (
     StartStamps,
     TranscriptSegment,
 )
+from voice_gateway.store.outbox import drop_undelivered, write_outbox
 from voice_gateway.store.tables import sessions, transcript_segments
 
 
@@ -35,6 +38,20 @@ class SessionQuery:
 
 
 LIVE = (SessionStatus.STARTING.value, SessionStatus.ACTIVE.value)
+
+
+# The outgoing event a start queues (services/outgoing_webhooks.py names the same string).
+STARTED_EVENT = "session.started"
+
+
+@dataclass(frozen=True, slots=True)
+class StartWrite:
+    """What a start commits in the same transaction as its session row."""
+
+    live_cap: int | None = None
+    rate: RateWindow | None = None
+    audit: AuditEntry | None = None
+    events: list[dict[str, object]] = field(default_factory=list)
 
 
 class IdempotencyKeyTaken(Exception):
@@ -78,24 +95,23 @@ class SessionStore:
         request_fingerprint: str | None = None,
         refused: Refusal | None = None,
     ) -> SessionRecord:
-        """With `live_cap`, raises LiveCapReached when the key already has that many live
-        sessions; the count and the insert share one transaction (see store/limits.py).
-        Raises IdempotencyKeyTaken when the key's Idempotency-Key is held by another session.
-        A `refused` start is written failed at once: no room, never live, no key held."""
-        values: dict[str, Any] = {
-            "id": session_id,
-            "room_name": room_name,
-            "agent_id": agent_id,
-            "user_identity": user_identity,
-            "status": SessionStatus.STARTING.value,
-            "api_key_id": api_key_id,
-            "agent_config": agent_config,
-            "max_duration_seconds": max_duration_seconds,
-            "created_at": now(),
-            "channel": channel,
-            "idempotency_key": idempotency_key,
-            "request_fingerprint": request_fingerprint,
-        }
+        """A `starting` row, completed later by mark_active (or a `refused` start, written
+        failed at once: no room, never live, no key held). With `live_cap`, raises
+        LiveCapReached when the key already has that many live sessions; the count and the
+        insert share one transaction (see store/limits.py). Raises IdempotencyKeyTaken when the
+        key's Idempotency-Key is held by another session."""
+        values = _new_row(
+            session_id=session_id,
+            room_name=room_name,
+            agent_id=agent_id,
+            user_identity=user_identity,
+            api_key_id=api_key_id,
+            agent_config=agent_config,
+            max_duration_seconds=max_duration_seconds,
+            channel=channel,
+            idempotency_key=idempotency_key,
+            request_fingerprint=request_fingerprint,
+        )
         if refused is not None:
             live_cap = None
             values.update(
@@ -105,19 +121,86 @@ class SessionStore:
                 ended_at=values["created_at"],
                 idempotency_key=None,
             )
+        return await self._insert(values, StartWrite(live_cap=live_cap))
+
+    async def open(self, write: StartWrite, **row: Any) -> SessionRecord:
+        """A start's one write, before LiveKit is called: the row inserted `active` (its final
+        state; only a failed LiveKit call changes it, see fail_start), with the key's rate-limit
+        hit, its live-session cap check, the audit row and the outgoing session.started events,
+        all in one transaction. Raises RateLimitReached, LiveCapReached or IdempotencyKeyTaken
+        (nothing is then written). `row` takes create()'s row arguments."""
+        values = _new_row(**row)
+        values.update(status=SessionStatus.ACTIVE.value, started_at=values["created_at"])
+        return await self._insert(values, write)
+
+    async def _insert(self, values: dict[str, Any], write: StartWrite) -> SessionRecord:
+        key_id = values["api_key_id"]
         try:
             async with self._db.connect() as conn:
-                if live_cap is not None and api_key_id is not None:
-                    await hold_live_slot(conn, api_key_id, live_cap)
+                if write.rate is not None:
+                    if await count_hit(conn, write.rate) > write.rate.allowance:
+                        raise RateLimitReached()
+                if write.live_cap is not None and key_id is not None:
+                    await hold_live_slot(conn, key_id, write.live_cap)
                 await conn.execute(insert(sessions).values(**values))
-                row = (
-                    await conn.execute(select(sessions).where(sessions.c.id == session_id))
-                ).one()
+                if write.audit is not None:
+                    await write_audit(conn, write.audit)
+                await write_outbox(conn, write.events)
         except IntegrityError:
-            if idempotency_key is None:
+            if values["idempotency_key"] is None:
                 raise
             raise IdempotencyKeyTaken() from None
-        return _to_record(row)
+        blank: dict[str, Any] = {c.name: None for c in sessions.c}
+        return _to_record(SimpleNamespace(**(blank | _defaults(values))))
+
+    async def fail_start(
+        self,
+        session_id: str,
+        *,
+        reason: str,
+        error: str,
+        room_created_at: datetime | None,
+        audit: AuditEntry | None = None,
+    ) -> tuple[SessionRecord, bool]:
+        """The one update a start makes, when a LiveKit call failed after open(): the row says
+        failed and never started, lets go of its Idempotency-Key, and its undelivered
+        session.started events are taken back, in one transaction with the audit row."""
+        at = now()
+        async with self._db.connect() as conn:
+            result = await conn.execute(
+                update(sessions)
+                .where(sessions.c.id == session_id, sessions.c.status.in_(LIVE))
+                .values(
+                    status=SessionStatus.FAILED.value,
+                    end_reason=reason,
+                    error=error,
+                    ended_at=at,
+                    started_at=None,
+                    idempotency_key=None,
+                    room_created_at=room_created_at,
+                )
+            )
+            changed = result.rowcount == 1
+            if changed:
+                await drop_undelivered(conn, session_id, STARTED_EVENT)
+                if audit is not None:
+                    await write_audit(conn, audit)
+            row = (await conn.execute(select(sessions).where(sessions.c.id == session_id))).one()
+        return _to_record(row), changed
+
+    async def write_stamps(self, stamps: Sequence[tuple[str, StartStamps]]) -> None:
+        """Setup-timeline stamps of many starts in one transaction (StampWriter batches them off
+        the request path); a stamp already written is kept."""
+        if not stamps:
+            return
+        stmt = (
+            update(sessions)
+            .where(sessions.c.id == bindparam("sid"), sessions.c.dispatched_at.is_(None))
+            .values(room_created_at=bindparam("rc"), dispatched_at=bindparam("dp"))
+        )
+        rows = [{"sid": sid, "rc": s.room_created_at, "dp": s.dispatched_at} for sid, s in stamps]
+        async with self._db.connect() as conn:
+            await conn.execute(stmt, rows)
 
     async def get_by_idempotency_key(self, api_key_id: str, key: str) -> SessionRecord | None:
         async with self._db.connect() as conn:
@@ -376,7 +459,41 @@ class SessionStore:
         return _to_record(row), result.rowcount == 1
 
 
-def _to_record(row: Row[Any]) -> SessionRecord:
+def _new_row(
+    *,
+    session_id: str,
+    room_name: str,
+    agent_id: str,
+    user_identity: str,
+    api_key_id: str | None,
+    agent_config: dict[str, Any],
+    max_duration_seconds: int,
+    channel: str = Channel.WEB,
+    idempotency_key: str | None = None,
+    request_fingerprint: str | None = None,
+) -> dict[str, Any]:
+    return {
+        "id": session_id,
+        "room_name": room_name,
+        "agent_id": agent_id,
+        "user_identity": user_identity,
+        "status": SessionStatus.STARTING.value,
+        "api_key_id": api_key_id,
+        "agent_config": agent_config,
+        "max_duration_seconds": max_duration_seconds,
+        "created_at": now(),
+        "channel": channel,
+        "idempotency_key": idempotency_key,
+        "request_fingerprint": request_fingerprint,
+    }
+
+
+def _defaults(values: dict[str, Any]) -> dict[str, Any]:
+    """The inserted values plus the server defaults, so an insert needs no read-back."""
+    return {"dispatch_attempts": 1, **values}
+
+
+def _to_record(row: Row[Any] | SimpleNamespace) -> SessionRecord:
     return SessionRecord(
         id=row.id,
         room_name=row.room_name,
