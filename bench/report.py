@@ -51,26 +51,27 @@ def _level(results: Results, concurrency: int) -> Level | None:
 def summary_table(results: Results) -> str:
     rows: list[list[str]] = []
     c16, c1 = _level(results, 16), _level(results, 1)
-    if c16 is not None:
-        r = c16.gateway_vs_floor
-        rows.append(
-            [
-                "/start throughput at c=16, gateway / floor",
-                f"{fmt_ratio(r)} ({fmt(c16.rps('gateway'))} vs {fmt(c16.rps('floor'))} req/s)",
-                f">= {TARGET_START_VS_FLOOR:.2f}x",
-                verdict(r, TARGET_START_VS_FLOOR, at_least=True),
-            ]
-        )
-    if c1 is not None:
-        added = c1.gateway_added_p50_ms
-        rows.append(
-            [
-                "gateway-added p50 latency at c=1 (gateway p50 - floor p50)",
-                f"{fmt(added, 1)} ms",
-                f"<= {TARGET_ADDED_P50_MS:.0f} ms",
-                verdict(added, TARGET_ADDED_P50_MS),
-            ]
-        )
+    for gw, store in (("gateway", "SQLite"), ("gateway_pg", "PostgreSQL")):
+        if c16 is not None and gw in c16.results:
+            r = c16.vs_floor(gw)
+            rows.append(
+                [
+                    f"/start throughput at c=16, gateway on {store} / floor",
+                    f"{fmt_ratio(r)} ({fmt(c16.rps(gw))} vs {fmt(c16.rps('floor'))} req/s)",
+                    f">= {TARGET_START_VS_FLOOR:.2f}x",
+                    verdict(r, TARGET_START_VS_FLOOR, at_least=True),
+                ]
+            )
+        if c1 is not None and gw in c1.results:
+            added = c1.added_p50_ms(gw)
+            rows.append(
+                [
+                    f"gateway-added p50 latency at c=1 on {store} (gateway p50 - floor p50)",
+                    f"{fmt(added, 1)} ms",
+                    f"<= {TARGET_ADDED_P50_MS:.0f} ms",
+                    verdict(added, TARGET_ADDED_P50_MS),
+                ]
+            )
     nw = results.no_worker
     if nw is not None:
         summ = nw.summary
@@ -161,9 +162,11 @@ def start_table(levels: list[Level]) -> str:
                 lv.concurrency,
                 *(fmt(lv.rps(t)) for t in TARGETS),
                 fmt_ratio(lv.gateway_vs_ceiling),
-                fmt_ratio(lv.gateway_vs_floor),
+                fmt_ratio(lv.vs_floor("gateway")),
+                fmt_ratio(lv.vs_floor("gateway_pg")),
                 *(_p50_p99(lv, t) for t in TARGETS),
-                fmt(lv.gateway_added_p50_ms, 1),
+                fmt(lv.added_p50_ms("gateway"), 1),
+                fmt(lv.added_p50_ms("gateway_pg"), 1),
                 sum(lv.results[t].errors for t in TARGETS if t in lv.results),
             ]
         )
@@ -172,13 +175,17 @@ def start_table(levels: list[Level]) -> str:
             "c",
             "ceiling req/s",
             "floor req/s",
-            "gateway req/s",
-            "gw/ceiling",
-            "gw/floor",
+            "gateway SQLite req/s",
+            "gateway PG req/s",
+            "gw SQLite/ceiling",
+            "gw SQLite/floor",
+            "gw PG/floor",
             "ceiling p50/p99 ms",
             "floor p50/p99 ms",
-            "gateway p50/p99 ms",
-            "gw-added p50 ms",
+            "gateway SQLite p50/p99 ms",
+            "gateway PG p50/p99 ms",
+            "gw SQLite added p50 ms",
+            "gw PG added p50 ms",
             "errors",
         ],
         rows,

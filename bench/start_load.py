@@ -3,7 +3,8 @@
 - ceiling: a bare aiohttp handler parsing the same JSON, in its own process (bench/ceiling.py);
 - floor: LiveKit's CreateRoom + CreateDispatch called directly with livekit-api, the work every
   /start must cause whatever the gateway does;
-- gateway: the real /start (key check, store writes, room, dispatch, token).
+- gateway: the real /start (key check, store writes, room, dispatch, token), twice: on SQLite
+  (gateway) and on PostgreSQL (gateway_pg, a throwaway server from devstack.postgres).
 
 The gateway dispatches to an agent name no worker serves, so hundreds of rooms get no agent; every
 room is deleted after each run. Before the load, the same gateway is timed refusing starts while no
@@ -32,6 +33,7 @@ from bench.no_worker import FakeWorkerReports, NoWorkerResult, measure_no_worker
 from bench.stats import ratio
 from devstack.livekit_server import REPO
 from devstack.ports import free_port
+from devstack.postgres import PostgresServer
 from devstack.stack import Stack
 from voice_common.agent_config import DispatchMetadata
 from voice_gateway.catalogue import AgentCatalogue
@@ -39,7 +41,9 @@ from voice_gateway.config import DEFAULT_CATALOGUE, GatewaySettings
 
 UNSERVED_AGENT = "bench-no-worker"
 AGENT_ID = "demo"
-TARGETS = ("ceiling", "floor", "gateway")
+# The gateway twice, on its two stores: SQLite (the default) and PostgreSQL (production).
+TARGETS = ("ceiling", "floor", "gateway", "gateway_pg")
+GATEWAYS = ("gateway", "gateway_pg")
 
 
 @dataclass
@@ -55,18 +59,27 @@ class Level:
         r = self.results.get(target)
         return r.throughput if r and r.ok else None
 
+    def vs_ceiling(self, gateway: str = "gateway") -> float | None:
+        return ratio(self.rps(gateway), self.rps("ceiling"))
+
+    def vs_floor(self, gateway: str = "gateway") -> float | None:
+        return ratio(self.rps(gateway), self.rps("floor"))
+
+    def added_p50_ms(self, gateway: str = "gateway") -> float | None:
+        gw, floor = self.p50(gateway), self.p50("floor")
+        return None if gw is None or floor is None else gw - floor
+
     @property
     def gateway_vs_ceiling(self) -> float | None:
-        return ratio(self.rps("gateway"), self.rps("ceiling"))
+        return self.vs_ceiling()
 
     @property
     def gateway_vs_floor(self) -> float | None:
-        return ratio(self.rps("gateway"), self.rps("floor"))
+        return self.vs_floor()
 
     @property
     def gateway_added_p50_ms(self) -> float | None:
-        gw, floor = self.p50("gateway"), self.p50("floor")
-        return None if gw is None or floor is None else gw - floor
+        return self.added_p50_ms()
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -75,6 +88,8 @@ class Level:
             "gateway_vs_ceiling_throughput": self.gateway_vs_ceiling,
             "gateway_vs_floor_throughput": self.gateway_vs_floor,
             "gateway_added_p50_ms": self.gateway_added_p50_ms,
+            "gateway_pg_vs_floor_throughput": self.vs_floor("gateway_pg"),
+            "gateway_pg_added_p50_ms": self.added_p50_ms("gateway_pg"),
         }
 
 
@@ -140,22 +155,50 @@ async def measure_start(
         extra_gateway_env={"VOICEGW_DISPATCH_ASSIGN_TIMEOUT_SECONDS": "3600"},
     )
     ceiling = Ceiling()
+    postgres = PostgresServer()
+    # The same gateway on PostgreSQL, beside the SQLite one, on the same LiveKit.
+    pg_dir = log_dir / "postgres-gateway"
+    pg_dir.mkdir(exist_ok=True)
+    pg_stack = Stack(
+        api_key=stack.api_key,
+        agent_name=UNSERVED_AGENT,
+        log_dir=pg_dir,
+        extra_gateway_env=stack.extra_gateway_env,
+    )
+    # Both gateways hear LiveKit's webhooks (each ignores the other's rooms).
+    stack.livekit.webhook_urls.append(f"{pg_stack.gateway_url}/v1/livekit/webhook")
     try:
         stack.livekit.start()
         stack.start_gateway()
+        postgres.start()
+        pg_stack.database_url = postgres.url
+        pg_stack.livekit = stack.livekit
+        pg_stack.start_gateway()
         ceiling.start()
         no_worker = await measure_no_worker(stack, requests=refusals)
-        async with FakeWorkerReports(stack, UNSERVED_AGENT):
-            levels_out = await _run_levels(stack, ceiling, levels, requests, time_cap_s)
+        async with (
+            FakeWorkerReports(stack, UNSERVED_AGENT),
+            FakeWorkerReports(pg_stack, UNSERVED_AGENT),
+        ):
+            levels_out = await _run_levels(
+                {"gateway": stack, "gateway_pg": pg_stack}, ceiling, levels, requests, time_cap_s
+            )
         return levels_out, no_worker
     finally:
         ceiling.stop()
+        pg_stack.stop_gateway()
         stack.stop()
+        postgres.stop()
 
 
 async def _run_levels(
-    stack: Stack, ceiling: Ceiling, levels: list[int], requests: int, time_cap_s: float
+    gateways: dict[str, Stack],
+    ceiling: Ceiling,
+    levels: list[int],
+    requests: int,
+    time_cap_s: float,
 ) -> list[Level]:
+    stack = gateways["gateway"]
     body = {"agentId": AGENT_ID, "userIdentity": "bench-user"}
     headers = {"x-api-key": stack.api_key}
     metadata = _dispatch_metadata()
@@ -173,7 +216,9 @@ async def _run_levels(
                     session=http,
                     failover=False,
                 )
-                call = _caller(target, http, lk, stack, ceiling, body, headers, metadata)
+                call = _caller(
+                    target, http, lk, gateways.get(target, stack), ceiling, body, headers, metadata
+                )
                 level.results[target] = await run_load(
                     target,
                     call,
@@ -226,7 +271,7 @@ def _caller(
             api.CreateAgentDispatchRequest(agent_name=UNSERVED_AGENT, room=room, metadata=metadata)
         )
 
-    return {"gateway": gateway, "ceiling": bare, "floor": floor}[target]
+    return {"ceiling": bare, "floor": floor}.get(target, gateway)
 
 
 async def _delete_all_rooms(lk: api.LiveKitAPI) -> None:

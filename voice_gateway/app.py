@@ -52,7 +52,7 @@ from voice_gateway.state import (
     WEB_PAGE,
 )
 from voice_gateway.store.audit import AuditStore
-from voice_gateway.store.database import Database
+from voice_gateway.store.database import Database, PoolSettings
 from voice_gateway.store.keys import KeyStore
 from voice_gateway.store.limits import RateCounterStore
 from voice_gateway.store.outbox import Outbox
@@ -76,12 +76,22 @@ def create_app(settings: GatewaySettings) -> web.Application:
     app[CATALOGUE] = catalogue
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
-        db = Database(settings.database_url)
+        db = Database(
+            settings.database_url,
+            PoolSettings(
+                size=settings.database_pool_size,
+                max_overflow=settings.database_max_overflow,
+                pre_ping=settings.database_pool_pre_ping,
+            ),
+        )
         await db.migrate()
         http = aiohttp.ClientSession()
         livekit = LiveKitRooms(settings, http)
         keys = KeyService(
-            KeyStore(db), defaults=default_limits(settings), known_agents=catalogue.ids()
+            KeyStore(db),
+            defaults=default_limits(settings),
+            known_agents=catalogue.ids(),
+            cache_seconds=settings.key_cache_seconds,
         )
         if settings.bootstrap_api_key is not None:
             await keys.ensure_bootstrap_key(settings.bootstrap_api_key.get_secret_value())

@@ -18,6 +18,12 @@ class GatewaySettings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8080
     database_url: str = "sqlite+aiosqlite:///./voicegw.db"
+    # PostgreSQL: connections kept open per replica (store/database.py). A connection is checked
+    # with a round trip before each use only when pool_pre_ping is on; off, a connection the
+    # server dropped fails one transaction (503 store_unavailable) and the pool is refilled.
+    database_pool_size: int = Field(default=10, ge=1, le=200)
+    database_max_overflow: int = Field(default=10, ge=0, le=200)
+    database_pool_pre_ping: bool = False
 
     # LiveKit's own names, so one .env serves the server, the worker and the gateway.
     livekit_url: str = Field(
@@ -51,6 +57,9 @@ class GatewaySettings(BaseSettings):
     key_rate_limit_per_minute: int = Field(default=60, ge=1)
     key_rate_limit_window_seconds: int = Field(default=60, ge=1, le=3600)
     key_max_concurrent_sessions: int = Field(default=10, ge=1)
+    # How long a replica trusts a key it has read (issue 13: no store read per request). A
+    # revocation or rotation through this replica applies at once, through another within this.
+    key_cache_seconds: float = Field(default=2.0, ge=0, le=60)
 
     # The reaper (services/reaper.py): how often it looks, and what it allows.
     reaper_enabled: bool = True
@@ -70,6 +79,9 @@ class GatewaySettings(BaseSettings):
     agent_capacity_check: bool = True
     # Workers report every 2 s and at once when draining; a report older than this is ignored.
     worker_report_ttl_seconds: float = Field(default=6.0, gt=0)
+    # How long a replica reuses a pre-flight that found a free slot (a report on this replica, a
+    # drain for one, drops it at once); 0 reads the reports on every start.
+    capacity_cache_seconds: float = Field(default=0.5, ge=0, le=5)
     no_agent_retry_after_seconds: int = Field(default=5, ge=1)
     # A dispatch whose job no worker claimed within this time is re-dispatched once; the second
     # unclaimed dispatch fails the session (agent_never_joined) and deletes its room. A claimed

@@ -9,6 +9,7 @@ the agent comes.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -65,9 +66,11 @@ class AgentCapacity:
         self._settings = settings
         self._store = store
         self._clock = clock
+        self._free_until = 0.0  # monotonic: until then, a recent pre-flight found a free slot
 
     async def report(self, state: WorkerState) -> None:
         await self._store.report(state)
+        self._free_until = 0.0  # a worker's news (a drain, a full worker) counts at once
 
     async def current(self) -> Capacity:
         ttl = self._settings.worker_report_ttl_seconds
@@ -90,11 +93,14 @@ class AgentCapacity:
         """Raises NoAgentAvailable when no fresh, non-draining worker has a free slot."""
         if not self._settings.agent_capacity_check:
             return
+        if time.monotonic() < self._free_until:
+            return
         capacity = await self.current()
         if capacity.free_slots == 0:
             raise NoAgentAvailable(
                 capacity.describe(), retry_after_seconds=self._settings.no_agent_retry_after_seconds
             )
+        self._free_until = time.monotonic() + self._settings.capacity_cache_seconds
 
     async def forget_stale(self) -> int:
         return await self._store.forget_before(self._clock() - FORGET_AFTER)

@@ -241,15 +241,38 @@ class KeyService:
         *,
         defaults: KeyLimits = KeyLimits(),
         known_agents: Collection[str] | None = None,
+        cache_seconds: float = 0.0,
     ) -> None:
         self._store = store
         self._defaults = defaults
         self._known_agents = known_agents
         self._last_touch: dict[str, float] = {}
+        # digest -> (record, when read): a start's key lookup is a store read on every request
+        # otherwise. A revocation or rotation through this replica drops the entry at once; one
+        # made through another replica takes effect here within `cache_seconds`.
+        self._cache_seconds = cache_seconds
+        self._cache: dict[str, tuple[ApiKeyRecord, float]] = {}
+
+    async def _lookup(self, digest: str) -> ApiKeyRecord | None:
+        if self._cache_seconds <= 0:
+            return await self._store.get_by_hash(digest)
+        hit = self._cache.get(digest)
+        if hit is not None and time.monotonic() - hit[1] < self._cache_seconds:
+            return hit[0]
+        record = await self._store.get_by_hash(digest)
+        if record is not None:  # unknown values are not kept: a flood of them cannot grow this
+            if len(self._cache) > 10_000:
+                self._cache.clear()
+            self._cache[digest] = (record, time.monotonic())
+        return record
+
+    def _forget(self, key_id: str) -> None:
+        for digest in [d for d, (r, _) in self._cache.items() if r.id == key_id]:
+            del self._cache[digest]
 
     async def authenticate(self, value: str) -> Principal:
         digest = hash_key(value)
-        record = await self._store.get_by_hash(digest)
+        record = await self._lookup(digest)
         # compare_digest keeps the check constant-time even though the lookup is by hash.
         if record is None or not hmac.compare_digest(record.key_hash, digest):
             raise InvalidApiKey("the API key is not valid")
@@ -388,6 +411,7 @@ class KeyService:
     async def revoke(self, key_id: str, *, actor: Principal) -> ApiKeyRecord:
         entry = audit_entry(KEY_REVOKED, key_id=key_id, actor_key_id=actor.key_id)
         record = await self._store.revoke(key_id, audit=entry)
+        self._forget(key_id)
         if record is None:
             raise KeyNotFound(f"no key with id {key_id!r}")
         log.info("api_key_revoked", key_id=key_id, actor_key_id=actor.key_id)
@@ -405,6 +429,7 @@ class KeyService:
         record = await self._store.rotate(
             key_id, new_hash=hash_key(value), new_prefix=key_prefix(value), audit=entry
         )
+        self._forget(key_id)
         if record is None:
             raise KeyNotFound(f"no key with id {key_id!r}")
         if record.revoked_at is not None:

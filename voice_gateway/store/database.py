@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -30,14 +32,30 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
+@dataclass(frozen=True, slots=True)
+class PoolSettings:
+    """PostgreSQL's connection pool (GatewaySettings.database_pool_*); SQLite keeps its own."""
+
+    size: int = 10
+    max_overflow: int = 10
+    pre_ping: bool = False
+
+
 class Database:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, pool: PoolSettings = PoolSettings()) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
-        kwargs: dict[str, object] = {"pool_pre_ping": True}
+        kwargs: dict[str, object] = {
+            "pool_size": pool.size,
+            "max_overflow": pool.max_overflow,
+            "pool_pre_ping": pool.pre_ping,
+            # Connections are recycled before a server or proxy would drop them idle.
+            "pool_recycle": 1800,
+        }
         if self.is_sqlite:
             kwargs = {"connect_args": {"timeout": 30}}
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
+        self._write_lock = asyncio.Lock() if self.is_sqlite else None
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
 
@@ -64,6 +82,18 @@ class Database:
             raise
         except (OperationalError, DBAPIError, OSError) as exc:
             raise StoreUnavailable(f"session store unavailable ({type(exc).__name__})") from None
+
+    @asynccontextmanager
+    async def writing(self) -> AsyncIterator[AsyncConnection]:
+        """A transaction that writes. SQLite has one writer: there, this replica's writers queue
+        on an asyncio lock instead of meeting SQLite's busy handler, which sleeps 1-100 ms
+        between tries; PostgreSQL's row locks need no such queue."""
+        if self._write_lock is None:
+            async with self.connect() as conn:
+                yield conn
+            return
+        async with self._write_lock, self.connect() as conn:
+            yield conn
 
     async def close(self) -> None:
         await self.engine.dispose()

@@ -29,7 +29,7 @@ class RateCounterStore:
 
         One upsert: atomic on PostgreSQL (the conflicting row is locked) and on SQLite (one writer).
         """
-        async with self._db.connect() as conn:
+        async with self._db.writing() as conn:
             return await count_hit(conn, RateWindow(key_id, bucket, window_start, 0))
 
 

@@ -136,7 +136,7 @@ class SessionStore:
     async def _insert(self, values: dict[str, Any], write: StartWrite) -> SessionRecord:
         key_id = values["api_key_id"]
         try:
-            async with self._db.connect() as conn:
+            async with self._db.writing() as conn:
                 if write.rate is not None:
                     if await count_hit(conn, write.rate) > write.rate.allowance:
                         raise RateLimitReached()
@@ -166,7 +166,7 @@ class SessionStore:
         failed and never started, lets go of its Idempotency-Key, and its undelivered
         session.started events are taken back, in one transaction with the audit row."""
         at = now()
-        async with self._db.connect() as conn:
+        async with self._db.writing() as conn:
             result = await conn.execute(
                 update(sessions)
                 .where(sessions.c.id == session_id, sessions.c.status.in_(LIVE))
@@ -199,7 +199,7 @@ class SessionStore:
             .values(room_created_at=bindparam("rc"), dispatched_at=bindparam("dp"))
         )
         rows = [{"sid": sid, "rc": s.room_created_at, "dp": s.dispatched_at} for sid, s in stamps]
-        async with self._db.connect() as conn:
+        async with self._db.writing() as conn:
             await conn.execute(stmt, rows)
 
     async def get_by_idempotency_key(self, api_key_id: str, key: str) -> SessionRecord | None:
