@@ -20,6 +20,7 @@ from livekit.rtc.data_stream import StreamError
 
 from bench.density import run_density, worker_env
 from bench.gateway_api import GatewayApi
+from bench.idle_cpu import run_idle_breakdown
 from bench.machine import machine_info
 from bench.procs import LoadMonitor
 from bench.report import Results, render
@@ -33,7 +34,7 @@ from bench.start_load import measure_start
 from devstack.stack import Stack
 
 RESULTS = Path(__file__).resolve().parent / "results"
-PHASES = ("start", "sessions", "density")
+PHASES = ("start", "sessions", "idle", "density")
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,9 @@ class Plan:
     density_wait_s: float = 8.0  # for the agent, then for the greeting, per session
     density_cap_s: float = 240.0
     executors: tuple[str, ...] = ("process", "thread")
+    idle_sessions: int = 4
+    idle_rounds: int = 2
+    idle_window_s: float = 6.0
 
 
 QUICK = Plan(
@@ -69,6 +73,9 @@ QUICK = Plan(
     density_stagger_s=0.75,
     density_wait_s=6.0,
     density_cap_s=40.0,
+    idle_sessions=3,
+    idle_rounds=1,
+    idle_window_s=4.0,
 )
 
 
@@ -128,7 +135,7 @@ async def _run(
             refusals=plan.no_worker_requests,
         )
         phase_done("/start load", t)
-    if "sessions" not in phases and "density" not in phases:
+    if not {"sessions", "idle", "density"} & set(phases):
         return
     stack_dir = log_dir / "stack"
     stack_dir.mkdir()
@@ -146,6 +153,19 @@ async def _run(
             t = time.monotonic()
             results.sessions = await _sessions(plan, stack, log_dir)
             phase_done("session latencies", t)
+        if "idle" in phases:
+            _say(f"idle-listening CPU by part: {plan.idle_sessions} sessions per variant")
+            t = time.monotonic()
+            results.idle = await run_idle_breakdown(
+                stack,
+                sessions=plan.idle_sessions,
+                rounds=plan.idle_rounds,
+                window_s=plan.idle_window_s,
+                settle_s=plan.density_settle_s,
+                wait_s=plan.density_wait_s,
+                profile=True,
+            )
+            phase_done("idle CPU by part", t)
         if "density" in phases:
             for executor in plan.executors:
                 _say(f"density: {executor} executor")
@@ -207,6 +227,7 @@ def _as_json(results: Results, plan: Plan) -> dict[str, Any]:
         "start": [lv.as_dict() for lv in results.start],
         "no_worker": results.no_worker.as_dict() if results.no_worker else None,
         "sessions": results.sessions.as_dict() if results.sessions else None,
+        "idle_cpu": results.idle.as_dict() if results.idle else None,
         "density": [run.as_dict() for run in results.density],
         "contention": results.contention,
     }

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from bench.density import DensityRun
+from bench.idle_cpu import IdleBreakdown
 from bench.machine import describe
 from bench.no_worker import NoWorkerResult
 from bench.pipeline_log import STAGES
@@ -33,6 +34,7 @@ class Results:
     no_worker: NoWorkerResult | None = None
     sessions: SessionsResult | None = None
     density: list[DensityRun] = field(default_factory=list)
+    idle: IdleBreakdown | None = None
     # per phase: CPU taken by processes outside the bench (other work on a shared machine)
     contention: dict[str, dict[str, float] | None] = field(default_factory=dict)
 
@@ -278,6 +280,38 @@ def density_table(runs: list[DensityRun]) -> str:
     )
 
 
+def idle_table(idle: IdleBreakdown) -> str:
+    variants = markdown_table(
+        ["variant", "worker CPU % of one core per session (each round)", "mean"],
+        [
+            [name, ", ".join(fmt(v, 1) for v in values), fmt(idle.mean(name), 1)]
+            for name, values in idle.per_session.items()
+        ],
+    )
+    parts = markdown_table(
+        ["part", "% of one core per session"],
+        [[name, fmt(value, 1)] for name, value in idle.parts()],
+    )
+    text = (
+        f"{idle.sessions} sessions per variant, {idle.window_s:.0f} s windows, idle worker "
+        f"{fmt(idle.baseline_cpu_pct, 1)}% CPU (subtracted); {idle.failures} session(s) failed "
+        "to come up.\n\n" + variants + "\n\n" + parts
+    )
+    if idle.profile:
+        text += (
+            "\n\nPython time in the full variant ("
+            + idle.profile_note
+            + "):\n\n"
+            + markdown_table(
+                ["part (py-spy)", "% of one core per session"],
+                [[name, fmt(v, 2)] for name, v in idle.profile.items()],
+            )
+        )
+    elif idle.profile_note:
+        text += f"\n\nProfile: {idle.profile_note}."
+    return text
+
+
 def render(results: Results) -> str:
     parts = [
         f"# Benchmark results ({results.mode} mode)",
@@ -310,6 +344,8 @@ def render(results: Results) -> str:
         ]
     if results.sessions is not None:
         parts += ["", "## Session latencies", "", latency_table(results.sessions)]
+    if results.idle is not None:
+        parts += ["", "## Idle-listening session: CPU by part", "", idle_table(results.idle)]
     if results.density:
         parts += ["", "## Density", ""]
         for run in results.density:

@@ -302,11 +302,12 @@ class SessionService:
             await self._fail_start(record, EndReason.DISPATCH_FAILED, exc, bound, room_created_at)
             raise
         stamps = StartStamps(room_created_at=room_created_at, dispatched_at=now())
-        timer.done("dispatch")
+        timer.lap("dispatch")
         self.stamps.add(session_id, stamps)
         record = replace(
             record, room_created_at=stamps.room_created_at, dispatched_at=stamps.dispatched_at
         )
+        timer.done("activate")  # no store write any more: the stamps are handed to the writer
         SESSIONS_STARTED.labels(agent=agent_id, channel=record.channel).inc()
         self.watch.follow(session_id)
         bound.info("session_started", user_identity=identity)
