@@ -189,7 +189,7 @@ async def run_session(ctx: JobContext, settings: WorkerSettings) -> None:
         record=False,
     )
     SESSIONS.labels(outcome="started").inc()
-    player = build_background_player(config.background_audio)
+    player = build_background_player(config.background_audio, shared=settings.shared_ambience)
     if player is not None:
         await player.start(room=ctx.room, agent_session=session)
         ctx.add_shutdown_callback(player.aclose)

@@ -89,14 +89,16 @@ class SharedAmbience:
         return frame
 
 
-def build_background_player(config: BackgroundAudioConfig) -> BackgroundAudioPlayer | None:
+def build_background_player(
+    config: BackgroundAudioConfig, *, shared: bool = True
+) -> BackgroundAudioPlayer | None:
     if not config.enabled:
         return None
-    ambient = (
-        AudioConfig(SharedAmbience(_path(config.ambient), config.ambient_volume))
-        if config.ambient
-        else None
-    )
+    ambient = None
+    if config.ambient and shared:
+        ambient = AudioConfig(SharedAmbience(_path(config.ambient), config.ambient_volume))
+    elif config.ambient:
+        ambient = AudioConfig(_source(config.ambient), volume=config.ambient_volume)
     thinking = [
         AudioConfig(
             _source(name), volume=config.thinking_volume, probability=1 / len(config.thinking)

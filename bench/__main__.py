@@ -20,7 +20,7 @@ from livekit.rtc.data_stream import StreamError
 
 from bench.density import run_density, worker_env
 from bench.gateway_api import GatewayApi
-from bench.idle_cpu import run_idle_breakdown
+from bench.idle_cpu import BEFORE_ENV, run_idle_breakdown
 from bench.machine import machine_info
 from bench.procs import LoadMonitor
 from bench.report import Results, render
@@ -154,17 +154,23 @@ async def _run(
             results.sessions = await _sessions(plan, stack, log_dir)
             phase_done("session latencies", t)
         if "idle" in phases:
-            _say(f"idle-listening CPU by part: {plan.idle_sessions} sessions per variant")
             t = time.monotonic()
-            results.idle = await run_idle_breakdown(
-                stack,
-                sessions=plan.idle_sessions,
-                rounds=plan.idle_rounds,
-                window_s=plan.idle_window_s,
-                settle_s=plan.density_settle_s,
-                wait_s=plan.density_wait_s,
-                profile=True,
-            )
+            base = worker_env(plan.executors[0], list(plan.density_steps))
+            for label, extra in (("before", BEFORE_ENV), ("after", {})):
+                _say(f"idle-listening CPU by part, {label}: {plan.idle_sessions} sessions/variant")
+                results.idle.append(
+                    await run_idle_breakdown(
+                        stack,
+                        label=label,
+                        env={**base, **extra},
+                        sessions=plan.idle_sessions,
+                        rounds=plan.idle_rounds,
+                        window_s=plan.idle_window_s,
+                        settle_s=plan.density_settle_s,
+                        wait_s=plan.density_wait_s,
+                        profile=label == "after",
+                    )
+                )
             phase_done("idle CPU by part", t)
         if "density" in phases:
             for executor in plan.executors:
@@ -227,7 +233,7 @@ def _as_json(results: Results, plan: Plan) -> dict[str, Any]:
         "start": [lv.as_dict() for lv in results.start],
         "no_worker": results.no_worker.as_dict() if results.no_worker else None,
         "sessions": results.sessions.as_dict() if results.sessions else None,
-        "idle_cpu": results.idle.as_dict() if results.idle else None,
+        "idle_cpu": [run.as_dict() for run in results.idle],
         "density": [run.as_dict() for run in results.density],
         "contention": results.contention,
     }

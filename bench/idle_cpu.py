@@ -36,6 +36,7 @@ from bench.listener import Listener
 from bench.procs import CpuWindow
 from devstack.stack import Stack
 
+RAW_PROFILE = Path(__file__).resolve().parent / "results" / "idle-profile.txt"
 NO_AMBIENCE = {"backgroundAudio": {"enabled": False}}
 
 
@@ -55,6 +56,10 @@ VARIANTS = (
 
 # py-spy frames -> the part they belong to (first match wins; file or function substrings).
 PROFILE_PARTS = (
+    (
+        "job-process warm-up (imports, model load: the pool refilling, not a session)",
+        ("_create_inference_session", "exec_module", "_find_and_load", "forkserver"),
+    ),
     ("VAD (silero, onnxruntime)", ("silero", "onnx", "vad.py")),
     ("recogniser (STT stream adapter, PocketSphinx)", ("stt", "sphinx", "stream_adapter")),
     ("ambience (decode, mix, gain)", ("background_audio", "codecs", "mixer", "audio_frames_from")),
@@ -63,15 +68,33 @@ PROFILE_PARTS = (
 )
 
 
+# The worker as it was before issue 13's cuts, measured in the same run for the before/after.
+BEFORE_ENV = {"AGENT_WORKER_SHARED_AMBIENCE": "false"}
+IDLE_FILTER = (
+    "select",
+    "wait",
+    "acquire",
+    "sleep",
+    "_watchdog_main",
+    "poll",
+    "_forward_logs",
+    "recv",
+    "accept",
+    "get (queue.py",
+)
+
+
 @dataclass
 class IdleBreakdown:
     sessions: int
     window_s: float
+    label: str = ""
+    worker_env: dict[str, str] = field(default_factory=dict)
     baseline_cpu_pct: float | None = None
     # variant -> worker CPU % per session above idle, one value per round
     per_session: dict[str, list[float]] = field(default_factory=dict)
     failures: int = 0
-    profile: dict[str, float] = field(default_factory=dict)  # part -> % of one core per session
+    profile: dict[str, float] = field(default_factory=dict)  # part -> % of busy Python samples
     profile_note: str = ""
 
     def mean(self, variant: str) -> float | None:
@@ -99,13 +122,15 @@ class IdleBreakdown:
 
     def as_dict(self) -> dict[str, Any]:
         return {
+            "label": self.label,
+            "worker_env": self.worker_env,
             "sessions": self.sessions,
             "window_s": self.window_s,
             "baseline_worker_cpu_pct": self.baseline_cpu_pct,
             "per_session_cpu_pct": self.per_session,
             "parts_pct_of_one_core": dict(self.parts()),
             "failures": self.failures,
-            "profile_pct_of_one_core_per_session": self.profile,
+            "profile_share_of_python_samples_pct": self.profile,
             "profile_note": self.profile_note,
         }
 
@@ -113,6 +138,8 @@ class IdleBreakdown:
 async def run_idle_breakdown(
     stack: Stack,
     *,
+    label: str,
+    env: dict[str, str],
     sessions: int,
     rounds: int,
     window_s: float,
@@ -120,8 +147,14 @@ async def run_idle_breakdown(
     wait_s: float,
     profile: bool,
 ) -> IdleBreakdown:
-    worker = stack.workers[-1]
-    result = IdleBreakdown(sessions=sessions, window_s=window_s)
+    worker = stack.workers[-1] if stack.workers else None
+    if worker is None or worker.proc.poll() is not None or stack.extra_worker_env != env:
+        for old in stack.workers:
+            await asyncio.to_thread(old.stop, 5)
+        stack.workers.clear()
+        stack.extra_worker_env = env
+        worker = await asyncio.to_thread(stack.start_worker)
+    result = IdleBreakdown(sessions=sessions, window_s=window_s, label=label, worker_env=env)
     pids = {"worker": worker.proc.pid}
     await _wait_settled(worker.proc.pid, settle_s, cap_s=4 * settle_s + 5)
     window = CpuWindow(pids)
@@ -143,13 +176,14 @@ async def run_idle_breakdown(
                     await asyncio.sleep(window_s)
                     used = window.stop()["worker"]
                     if spy is not None:
-                        result.profile, result.profile_note = await spy.parts(sessions)
+                        result.profile, result.profile_note = await spy.parts()
                 finally:
                     await _end_all(api, live)
                 per = (used - (result.baseline_cpu_pct or 0.0)) / sessions
                 result.per_session.setdefault(variant.name, []).append(per)
                 print(
-                    f"  idle cpu [{r + 1}/{rounds}] {variant.name}: {per:.1f}% of a core/session",
+                    f"  idle cpu {label} [{r + 1}/{rounds}] {variant.name}: "
+                    f"{per:.1f}% of a core/session",
                     file=sys.stderr,
                     flush=True,
                 )
@@ -215,7 +249,7 @@ class _Spy:
                 stderr=subprocess.DEVNULL,
             )
 
-    async def parts(self, sessions: int) -> tuple[dict[str, float], str]:
+    async def parts(self) -> tuple[dict[str, float], str]:
         if self._proc is None:
             return {}, "py-spy could not be started"
         try:
@@ -227,23 +261,30 @@ class _Spy:
             text = self._out.read_text() if self._out.exists() else ""
         finally:
             shutil.rmtree(self._dir, ignore_errors=True)
+        RAW_PROFILE.parent.mkdir(exist_ok=True)
+        RAW_PROFILE.write_text(text)
         if not text:
             return {}, "py-spy recorded nothing (ptrace not permitted?)"
-        return split_profile(text, self.RATE, self._seconds, sessions), (
+        return split_profile(text), (
             f"py-spy {self.RATE} Hz over {self._seconds:.0f} s, Python threads only (the "
             "WebRTC/Opus threads are native and show only in the switched-off differences)"
         )
 
 
-def split_profile(raw: str, rate: int, seconds: float, sessions: int) -> dict[str, float]:
-    """Collapsed py-spy stacks -> % of one core per session for each part (by the innermost
-    frame that names one), plus the Python time no part claimed."""
+def split_profile(raw: str) -> dict[str, float]:
+    """Collapsed py-spy stacks -> each part's share (%) of the worker's busy Python samples (by
+    the innermost frame that names one). Shares, not core percentages: py-spy --nonblocking
+    also samples waiting threads, which are left out here by their innermost frame."""
     parts: Counter[str] = Counter()
     for line in raw.splitlines():
-        stack, _, count = line.rpartition(" ")
-        if not count.isdigit():
+        stack, _, count = line.rstrip().rpartition(" ")
+        if not count.isdigit() or ";" not in stack:
             continue
-        frames = stack.lower().split(";")
+        frames = [f for f in stack.lower().split(";") if not f.startswith(("process ", "thread "))]
+        if not frames or frames[-1].split(" (")[0].split(".")[-1] in IDLE_FILTER:
+            continue  # py-spy --nonblocking also samples threads that wait
+        if any(k in frames[-1] for k in IDLE_FILTER if " " in k):
+            continue
         part = "other Python (event loop, livekit-agents session, logging)"
         for frame in reversed(frames):
             found = next(
@@ -253,5 +294,5 @@ def split_profile(raw: str, rate: int, seconds: float, sessions: int) -> dict[st
                 part = found
                 break
         parts[part] += int(count)
-    scale = 100.0 / (rate * seconds * max(1, sessions))
-    return {name: round(n * scale, 2) for name, n in parts.most_common()}
+    total = sum(parts.values()) or 1
+    return {name: round(100.0 * n / total, 1) for name, n in parts.most_common()}

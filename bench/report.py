@@ -34,7 +34,7 @@ class Results:
     no_worker: NoWorkerResult | None = None
     sessions: SessionsResult | None = None
     density: list[DensityRun] = field(default_factory=list)
-    idle: IdleBreakdown | None = None
+    idle: list[IdleBreakdown] = field(default_factory=list)
     # per phase: CPU taken by processes outside the bench (other work on a shared machine)
     contention: dict[str, dict[str, float] | None] = field(default_factory=dict)
 
@@ -303,8 +303,8 @@ def idle_table(idle: IdleBreakdown) -> str:
             + idle.profile_note
             + "):\n\n"
             + markdown_table(
-                ["part (py-spy)", "% of one core per session"],
-                [[name, fmt(v, 2)] for name, v in idle.profile.items()],
+                ["part (py-spy)", "share of the worker's busy Python samples %"],
+                [[name, fmt(v, 1)] for name, v in idle.profile.items()],
             )
         )
     elif idle.profile_note:
@@ -344,8 +344,13 @@ def render(results: Results) -> str:
         ]
     if results.sessions is not None:
         parts += ["", "## Session latencies", "", latency_table(results.sessions)]
-    if results.idle is not None:
-        parts += ["", "## Idle-listening session: CPU by part", "", idle_table(results.idle)]
+    for idle in results.idle:
+        parts += [
+            "",
+            f"## Idle-listening session: CPU by part ({idle.label}; worker env {idle.worker_env})",
+            "",
+            idle_table(idle),
+        ]
     if results.density:
         parts += ["", "## Density", ""]
         for run in results.density:
