@@ -23,7 +23,7 @@ from bench.gateway_api import GatewayApi
 from bench.idle_cpu import BEFORE_ENV, run_idle_breakdown
 from bench.machine import machine_info
 from bench.procs import LoadMonitor
-from bench.report import Results, render
+from bench.report import Results, render, summary_json
 from bench.sessions import (
     SessionsResult,
     make_question_wav,
@@ -225,6 +225,7 @@ async def _sessions(plan: Plan, stack: Stack, log_dir: Path) -> SessionsResult:
 
 def _as_json(results: Results, plan: Plan) -> dict[str, Any]:
     return {
+        "summary": summary_json(results),
         "mode": results.mode,
         "started_at": results.started_at,
         "wall_s": round(results.wall_s, 1),

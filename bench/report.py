@@ -19,7 +19,8 @@ TARGET_READY_P50_MS = 300.0
 TARGET_GREETING_P50_MS = 700.0
 TARGET_V2V_P50_MS = 800.0
 TARGET_SESSIONS = 20
-TARGET_MB_PER_SESSION = 150.0
+TARGET_MB_PER_SESSION = 60.0  # issue 13 (was 150)
+TARGET_IDLE_CPU_PCT = 5.0
 TARGET_NO_WORKER_MS = 100.0
 TARGET_WAIT_FOR_AGENT_P50_MS = 400.0
 
@@ -126,6 +127,17 @@ def summary_table(results: Results) -> str:
                 verdict(v2v.p50 if v2v else None, TARGET_V2V_P50_MS),
             ]
         )
+    for idle in results.idle:
+        full = idle.mean("full")
+        rows.append(
+            [
+                f"idle-listening session CPU, {idle.label} (full variant, per session)",
+                f"{fmt(full, 1)}% of one core ({idle.sessions} sessions, "
+                f"{len(idle.per_session.get('full', []))} round(s))",
+                f"<= {TARGET_IDLE_CPU_PCT:.0f}%",
+                verdict(full, TARGET_IDLE_CPU_PCT),
+            ]
+        )
     for run in results.density:
         held = run.held
         mb = run.per_session_mb()
@@ -147,6 +159,40 @@ def summary_table(results: Results) -> str:
             ]
         )
     return markdown_table(["measure", "result", "target", "status"], rows)
+
+
+def summary_json(results: Results) -> dict[str, object]:
+    """The machine-readable summary (issue 13, item 4): every value from this run's measures,
+    None where its phase did not run or nothing passed."""
+    c16, c1 = _level(results, 16), _level(results, 1)
+    s = results.sessions
+    after = next((i for i in results.idle if i.label == "after"), None)
+    before = next((i for i in results.idle if i.label == "before"), None)
+    held = [r.held.sessions if r.held else 0 for r in results.density]
+    pss = [mb[0] for r in results.density if (mb := r.per_session_mb()) is not None]
+
+    def p50(summ: Summary | None) -> float | None:
+        return round(summ.p50, 1) if summ else None
+
+    def rounded(value: float | None, digits: int = 2) -> float | None:
+        return None if value is None else round(value, digits)
+
+    return {
+        "sessions_per_worker": max(held) if held else None,
+        "sessions_per_worker_by_executor": {
+            r.executor: (r.held.sessions if r.held else 0) for r in results.density
+        },
+        "idle_session_cpu_pct": rounded(after.mean("full") if after else None, 1),
+        "idle_session_cpu_pct_before": rounded(before.mean("full") if before else None, 1),
+        "session_pss_mb": rounded(min(pss) if pss else None, 1),
+        "start_over_floor_c16_sqlite": rounded(c16.vs_floor("gateway") if c16 else None),
+        "start_over_floor_c16_postgres": rounded(c16.vs_floor("gateway_pg") if c16 else None),
+        "gateway_added_p50_ms": rounded(c1.added_p50_ms("gateway") if c1 else None, 1),
+        "gateway_added_p50_ms_postgres": rounded(c1.added_p50_ms("gateway_pg") if c1 else None, 1),
+        "agent_ready_p50_ms": p50(s.summary("agent_ready_ms")) if s else None,
+        "greeting_first_audio_p50_ms": p50(s.summary("greeting_ms")) if s else None,
+        "voice_to_voice_p50_ms": p50(s.voice_to_voice) if s else None,
+    }
 
 
 def _p50_p95(s: Summary | None) -> str:

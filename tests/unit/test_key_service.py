@@ -144,3 +144,27 @@ async def test_cors_knows_the_origins_of_live_publishable_keys_only(db: Database
     assert not await keys.origin_known("https://other.example.com")
     await keys.revoke(issued.record.id, actor=OWNER)
     assert not await keys.origin_known("https://cors-unit.example.com")
+
+
+async def test_a_cached_key_stops_at_once_on_this_replica_and_within_the_ttl_on_another(
+    db: Database,
+) -> None:
+    """Issue 13: no store read per request. The replica that revokes or rotates drops its cached
+    entry at once; another replica trusts what it read for at most its cache time."""
+    clock = [0.0]
+    here = KeyService(KeyStore(db), defaults=DEFAULTS, cache_seconds=2, clock=lambda: clock[0])
+    there = KeyService(KeyStore(db), defaults=DEFAULTS, cache_seconds=2, clock=lambda: clock[0])
+    issued = await here.create(NewKey(name="cached"), actor=OWNER)
+    await here.authenticate(issued.value)
+    await there.authenticate(issued.value)
+    rotated = await here.rotate(issued.record.id, actor=OWNER)
+    with pytest.raises(InvalidApiKey):
+        await here.authenticate(issued.value)
+    await there.authenticate(issued.value)  # still in the other replica's cache
+    clock[0] += 2.0
+    with pytest.raises(InvalidApiKey):
+        await there.authenticate(issued.value)
+    await here.authenticate(rotated.value)
+    await here.revoke(issued.record.id, actor=OWNER)
+    with pytest.raises(InvalidApiKey):
+        await here.authenticate(rotated.value)

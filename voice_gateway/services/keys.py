@@ -18,7 +18,7 @@ import hmac
 import re
 import secrets
 import time
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
@@ -242,7 +242,9 @@ class KeyService:
         defaults: KeyLimits = KeyLimits(),
         known_agents: Collection[str] | None = None,
         cache_seconds: float = 0.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        self._clock = clock
         self._store = store
         self._defaults = defaults
         self._known_agents = known_agents
@@ -257,13 +259,13 @@ class KeyService:
         if self._cache_seconds <= 0:
             return await self._store.get_by_hash(digest)
         hit = self._cache.get(digest)
-        if hit is not None and time.monotonic() - hit[1] < self._cache_seconds:
+        if hit is not None and self._clock() - hit[1] < self._cache_seconds:
             return hit[0]
         record = await self._store.get_by_hash(digest)
         if record is not None:  # unknown values are not kept: a flood of them cannot grow this
             if len(self._cache) > 10_000:
                 self._cache.clear()
-            self._cache[digest] = (record, time.monotonic())
+            self._cache[digest] = (record, self._clock())
         return record
 
     def _forget(self, key_id: str) -> None:
