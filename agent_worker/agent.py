@@ -23,7 +23,7 @@ from livekit.agents import (
 )
 from pydantic import ValidationError
 
-from agent_worker.background import build_background_player
+from agent_worker.background import build_background_player, prewarm_ambience
 from agent_worker.config import WorkerSettings
 from agent_worker.engines.factory import (
     EngineConfigError,
@@ -34,7 +34,7 @@ from agent_worker.engines.factory import (
 )
 from agent_worker.gateway_client import GatewayClient
 from agent_worker.metrics import ENGINE_ERRORS, SESSIONS, PipelineObserver, count_engine_error
-from voice_common.agent_config import DispatchMetadata
+from voice_common.agent_config import BackgroundAudioConfig, DispatchMetadata
 
 log = structlog.get_logger("agent_worker.session")
 
@@ -88,6 +88,8 @@ def prewarm(proc: JobProcess, settings: WorkerSettings) -> None:
     proc.userdata[PREWARMED_VAD] = build_vad(
         "silero", min_silence_seconds=settings.vad_min_silence_seconds
     )
+    if settings.shared_ambience:
+        prewarm_ambience(BackgroundAudioConfig())
     stt = PocketSphinxSTT()
     stt.prewarm()
     proc.userdata[PREWARMED_STT] = {"pocketsphinx:en-us": stt}

@@ -12,10 +12,10 @@ from __future__ import annotations
 import asyncio
 from typing import Self
 
+import av
 import numpy as np
 from livekit import rtc
 from livekit.agents import AudioConfig, BackgroundAudioPlayer, BuiltinAudioClip
-from livekit.agents.utils.audio import audio_frames_from_file
 
 from voice_common.agent_config import BackgroundAudioConfig
 
@@ -38,34 +38,52 @@ def _source(name: str) -> BuiltinAudioClip | str:
     return _BUILTIN.get(name, name)
 
 
-async def decoded_clip(path: str, volume: float) -> tuple[rtc.AudioFrame, ...]:
+def decode_clip(path: str, volume: float) -> tuple[rtc.AudioFrame, ...]:
     """The clip at `path` as 100 ms mono frames at 48 kHz with `volume` applied, decoded on the
-    first call in this process and shared by every later one."""
+    first call in this process and shared by every later one. Blocking: the worker's prewarm
+    calls it for the default clip, so a session never waits for it."""
+    key = (path, volume)
+    if key not in _clips:
+        _clips[key] = _decode(path, volume)
+    return _clips[key]
+
+
+async def decoded_clip(path: str, volume: float) -> tuple[rtc.AudioFrame, ...]:
+    """decode_clip off the event loop, for a clip no prewarm decoded."""
     key = (path, volume)
     if key in _clips:
         return _clips[key]
     async with _decoding.setdefault(key, asyncio.Lock()):
-        if key not in _clips:
-            chunks = [
-                np.frombuffer(f.data, dtype=np.int16)
-                async for f in audio_frames_from_file(path, SAMPLE_RATE, 1)
-            ]
-            pcm = np.concatenate(chunks) if chunks else np.zeros(FRAME_SAMPLES, np.int16)
-            if volume != 1.0:
-                scaled = pcm.astype(np.float32) * volume
-                pcm = np.clip(scaled, -32768, 32767).astype(np.int16)
-            usable = max(FRAME_SAMPLES, len(pcm) - len(pcm) % FRAME_SAMPLES)
-            pcm = np.resize(pcm, usable)  # whole frames: the loop's seam stays on a boundary
-            _clips[key] = tuple(
-                rtc.AudioFrame(
-                    data=pcm[i : i + FRAME_SAMPLES].tobytes(),
-                    sample_rate=SAMPLE_RATE,
-                    num_channels=1,
-                    samples_per_channel=FRAME_SAMPLES,
-                )
-                for i in range(0, usable, FRAME_SAMPLES)
-            )
-    return _clips[key]
+        return await asyncio.to_thread(decode_clip, path, volume)
+
+
+def _decode(path: str, volume: float) -> tuple[rtc.AudioFrame, ...]:
+    chunks: list[np.ndarray] = []
+    resampler = av.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
+    with av.open(path) as container:
+        for decoded in container.decode(audio=0):
+            chunks += [f.to_ndarray().reshape(-1) for f in resampler.resample(decoded)]
+    chunks += [f.to_ndarray().reshape(-1) for f in resampler.resample(None)]
+    pcm = np.concatenate(chunks).astype(np.int16) if chunks else np.zeros(0, np.int16)
+    if volume != 1.0:
+        pcm = np.clip(pcm.astype(np.float32) * volume, -32768, 32767).astype(np.int16)
+    usable = max(FRAME_SAMPLES, len(pcm) - len(pcm) % FRAME_SAMPLES)
+    pcm = np.resize(pcm, usable)  # whole frames: the loop's seam stays on a boundary
+    return tuple(
+        rtc.AudioFrame(
+            data=pcm[i : i + FRAME_SAMPLES].tobytes(),
+            sample_rate=SAMPLE_RATE,
+            num_channels=1,
+            samples_per_channel=FRAME_SAMPLES,
+        )
+        for i in range(0, usable, FRAME_SAMPLES)
+    )
+
+
+def prewarm_ambience(config: BackgroundAudioConfig) -> None:
+    """Decodes the clip of `config` (the agents' default) before any session needs it."""
+    if config.enabled and config.ambient:
+        decode_clip(_path(config.ambient), config.ambient_volume)
 
 
 class SharedAmbience:

@@ -18,10 +18,11 @@ class GatewaySettings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8080
     database_url: str = "sqlite+aiosqlite:///./voicegw.db"
-    # PostgreSQL: connections kept open per replica (store/database.py). A connection is checked
+    # Connections kept open per replica (store/database.py): at least the concurrent starts a
+    # replica serves, or connections are opened and closed under load. A connection is checked
     # with a round trip before each use only when pool_pre_ping is on; off, a connection the
     # server dropped fails one transaction (503 store_unavailable) and the pool is refilled.
-    database_pool_size: int = Field(default=10, ge=1, le=200)
+    database_pool_size: int = Field(default=20, ge=1, le=200)
     database_max_overflow: int = Field(default=10, ge=0, le=200)
     database_pool_pre_ping: bool = False
 

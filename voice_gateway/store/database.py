@@ -34,9 +34,10 @@ def now() -> datetime:
 
 @dataclass(frozen=True, slots=True)
 class PoolSettings:
-    """PostgreSQL's connection pool (GatewaySettings.database_pool_*); SQLite keeps its own."""
+    """The connection pool (GatewaySettings.database_pool_*). A connection beyond `size` is
+    closed when it is returned, which on PostgreSQL means a new server process for the next."""
 
-    size: int = 10
+    size: int = 20
     max_overflow: int = 10
     pre_ping: bool = False
 
@@ -53,7 +54,13 @@ class Database:
             "pool_recycle": 1800,
         }
         if self.is_sqlite:
-            kwargs = {"connect_args": {"timeout": 30}}
+            # Kept open too: a connection past the pool is closed on return, and reopening one
+            # costs a thread, the file and the pragmas.
+            kwargs = {
+                "connect_args": {"timeout": 30},
+                "pool_size": pool.size,
+                "max_overflow": pool.max_overflow,
+            }
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
         if self.is_sqlite:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, NotRequired, TypedDict, Unpack
 
 from sqlalchemy import Row, and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -82,36 +82,16 @@ class SessionStore:
     async def create(
         self,
         *,
-        session_id: str,
-        room_name: str,
-        agent_id: str,
-        user_identity: str,
-        api_key_id: str | None,
-        agent_config: dict[str, Any],
-        max_duration_seconds: int,
         live_cap: int | None = None,
-        channel: str = Channel.WEB,
-        idempotency_key: str | None = None,
-        request_fingerprint: str | None = None,
         refused: Refusal | None = None,
+        **row: Unpack[NewRow],
     ) -> SessionRecord:
         """A `starting` row, completed later by mark_active (or a `refused` start, written
         failed at once: no room, never live, no key held). With `live_cap`, raises
         LiveCapReached when the key already has that many live sessions; the count and the
         insert share one transaction (see store/limits.py). Raises IdempotencyKeyTaken when the
         key's Idempotency-Key is held by another session."""
-        values = _new_row(
-            session_id=session_id,
-            room_name=room_name,
-            agent_id=agent_id,
-            user_identity=user_identity,
-            api_key_id=api_key_id,
-            agent_config=agent_config,
-            max_duration_seconds=max_duration_seconds,
-            channel=channel,
-            idempotency_key=idempotency_key,
-            request_fingerprint=request_fingerprint,
-        )
+        values = _new_row(row)
         if refused is not None:
             live_cap = None
             values.update(
@@ -123,13 +103,13 @@ class SessionStore:
             )
         return await self._insert(values, StartWrite(live_cap=live_cap))
 
-    async def open(self, write: StartWrite, **row: Any) -> SessionRecord:
+    async def open(self, write: StartWrite, **row: Unpack[NewRow]) -> SessionRecord:
         """A start's one write, before LiveKit is called: the row inserted `active` (its final
         state; only a failed LiveKit call changes it, see fail_start), with the key's rate-limit
         hit, its live-session cap check, the audit row and the outgoing session.started events,
         all in one transaction. Raises RateLimitReached, LiveCapReached or IdempotencyKeyTaken
         (nothing is then written). `row` takes create()'s row arguments."""
-        values = _new_row(**row)
+        values = _new_row(row)
         values.update(status=SessionStatus.ACTIVE.value, started_at=values["created_at"])
         return await self._insert(values, write)
 
@@ -459,32 +439,35 @@ class SessionStore:
         return _to_record(row), result.rowcount == 1
 
 
-def _new_row(
-    *,
-    session_id: str,
-    room_name: str,
-    agent_id: str,
-    user_identity: str,
-    api_key_id: str | None,
-    agent_config: dict[str, Any],
-    max_duration_seconds: int,
-    channel: str = Channel.WEB,
-    idempotency_key: str | None = None,
-    request_fingerprint: str | None = None,
-) -> dict[str, Any]:
+class NewRow(TypedDict):
+    """A new session row as the start path names it."""
+
+    session_id: str
+    room_name: str
+    agent_id: str
+    user_identity: str
+    api_key_id: str | None
+    agent_config: dict[str, Any]
+    max_duration_seconds: int
+    channel: NotRequired[str]
+    idempotency_key: NotRequired[str | None]
+    request_fingerprint: NotRequired[str | None]
+
+
+def _new_row(row: NewRow) -> dict[str, Any]:
     return {
-        "id": session_id,
-        "room_name": room_name,
-        "agent_id": agent_id,
-        "user_identity": user_identity,
+        "id": row["session_id"],
+        "room_name": row["room_name"],
+        "agent_id": row["agent_id"],
+        "user_identity": row["user_identity"],
         "status": SessionStatus.STARTING.value,
-        "api_key_id": api_key_id,
-        "agent_config": agent_config,
-        "max_duration_seconds": max_duration_seconds,
+        "api_key_id": row["api_key_id"],
+        "agent_config": row["agent_config"],
+        "max_duration_seconds": row["max_duration_seconds"],
         "created_at": now(),
-        "channel": channel,
-        "idempotency_key": idempotency_key,
-        "request_fingerprint": request_fingerprint,
+        "channel": row.get("channel", Channel.WEB),
+        "idempotency_key": row.get("idempotency_key"),
+        "request_fingerprint": row.get("request_fingerprint"),
     }
 
 
