@@ -18,6 +18,7 @@ from typing import Any
 
 from livekit.rtc.data_stream import StreamError
 
+from bench.audio_parts import measure_audio_parts
 from bench.density import run_density, worker_env
 from bench.gateway_api import GatewayApi
 from bench.idle_cpu import BEFORE_ENV, run_idle_breakdown
@@ -155,6 +156,8 @@ async def _run(
             phase_done("session latencies", t)
         if "idle" in phases:
             t = time.monotonic()
+            _say("audio parts of a silent session, in process CPU time")
+            results.audio_parts = await measure_audio_parts(rounds=plan.idle_rounds + 2)
             base = worker_env(plan.executors[0], list(plan.density_steps))
             for label, extra in (("before", BEFORE_ENV), ("after", {})):
                 _say(f"idle-listening CPU by part, {label}: {plan.idle_sessions} sessions/variant")
@@ -235,6 +238,7 @@ def _as_json(results: Results, plan: Plan) -> dict[str, Any]:
         "no_worker": results.no_worker.as_dict() if results.no_worker else None,
         "sessions": results.sessions.as_dict() if results.sessions else None,
         "idle_cpu": [run.as_dict() for run in results.idle],
+        "audio_parts": results.audio_parts.as_dict() if results.audio_parts else None,
         "density": [run.as_dict() for run in results.density],
         "contention": results.contention,
     }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from bench.audio_parts import AudioParts
 from bench.density import DensityRun
 from bench.idle_cpu import IdleBreakdown
 from bench.machine import describe
@@ -36,6 +37,7 @@ class Results:
     sessions: SessionsResult | None = None
     density: list[DensityRun] = field(default_factory=list)
     idle: list[IdleBreakdown] = field(default_factory=list)
+    audio_parts: AudioParts | None = None
     # per phase: CPU taken by processes outside the bench (other work on a shared machine)
     contention: dict[str, dict[str, float] | None] = field(default_factory=dict)
 
@@ -390,6 +392,24 @@ def render(results: Results) -> str:
         ]
     if results.sessions is not None:
         parts += ["", "## Session latencies", "", latency_table(results.sessions)]
+    if results.audio_parts is not None:
+        ap = results.audio_parts
+        parts += [
+            "",
+            "## Audio parts of a silent session, each alone (process CPU time)",
+            "",
+            f"{ap.audio_seconds:.0f} s of audio per part, {ap.rounds} rounds in alternation, "
+            "median; receiving/decoding Opus and encoding the published tracks run in LiveKit's "
+            "native threads and are not in this table (see the variants below).",
+            "",
+            markdown_table(
+                ["part", "% of one core per stream (median)", "rounds"],
+                [
+                    [name, fmt(ap.pct[name], 2), ", ".join(fmt(v, 2) for v in values)]
+                    for name, values in ap.samples.items()
+                ],
+            ),
+        ]
     for idle in results.idle:
         parts += [
             "",
