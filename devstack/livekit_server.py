@@ -44,6 +44,9 @@ class LiveKitServer:
     webhook_urls: list[str] = field(default_factory=list)
     port: int = field(default_factory=free_port)
     log_path: Path | None = None
+    # With Redis, LiveKit keeps rooms, SIP trunks and dispatch rules there, and its SIP service
+    # (devstack/sip_server.py) can reach it; without, it runs alone and in memory.
+    redis_address: str | None = None
     _proc: subprocess.Popen[bytes] | None = None
     _workdir: Path | None = None
 
@@ -77,6 +80,8 @@ class LiveKitServer:
             # was just ended must not bring it back.
             "room": {"auto_create": False, "empty_timeout": 30, "departure_timeout": 5},
         }
+        if self.redis_address:
+            conf["redis"] = {"address": self.redis_address}
         if self.webhook_urls:
             conf["webhook"] = {"api_key": self.api_key, "urls": self.webhook_urls}
         return conf

@@ -20,6 +20,8 @@ from pathlib import Path
 
 from devstack.livekit_server import LiveKitServer
 from devstack.ports import free_port
+from devstack.redis_server import RedisServer
+from devstack.sip_server import SipServer
 
 WORKER_READY_MARK = "registered worker"
 
@@ -56,16 +58,31 @@ class Stack:
     agent_name: str = "voice-agent"
     extra_gateway_env: dict[str, str] = field(default_factory=dict)
     extra_worker_env: dict[str, str] = field(default_factory=dict)
+    # Phone calls: Redis shared by LiveKit and its SIP service, and the SIP service itself.
+    phone: bool = True
     livekit: LiveKitServer = field(init=False)
+    redis: RedisServer | None = field(init=False, default=None)
+    sip: SipServer | None = field(init=False, default=None)
     gateway: Process | None = None
     workers: list[Process] = field(default_factory=list)
     _workers_started: int = 0
 
     def __post_init__(self) -> None:
+        if self.phone:
+            self.redis = RedisServer(log_path=self.log_dir / "redis.log")
         self.livekit = LiveKitServer(
             webhook_urls=[f"{self.gateway_url}/v1/livekit/webhook"],
             log_path=self.log_dir / "livekit.log",
+            redis_address=self.redis.address if self.redis else None,
         )
+        if self.redis is not None:
+            self.sip = SipServer(
+                api_key=self.livekit.api_key,
+                api_secret=self.livekit.api_secret,
+                ws_url=self.livekit.url,
+                redis_address=self.redis.address,
+                log_path=self.log_dir / "sip.log",
+            )
         if self.database_url is None:
             self.database_url = f"sqlite+aiosqlite:///{self.log_dir / 'voicegw.db'}"
 
@@ -101,7 +118,11 @@ class Stack:
         }
 
     def start(self) -> None:
+        if self.redis is not None:
+            self.redis.start()
         self.livekit.start()
+        if self.sip is not None:
+            self.sip.start()
         self.start_gateway()
         self.start_worker()
 
@@ -136,7 +157,11 @@ class Stack:
             worker.stop(timeout=20)
         self.workers.clear()
         self.stop_gateway()
+        if self.sip is not None:
+            self.sip.stop()
         self.livekit.stop()
+        if self.redis is not None:
+            self.redis.stop()
 
     def _spawn(self, name: str, argv: list[str], env: dict[str, str]) -> Process:
         log_path = self.log_dir / f"{name}.log"

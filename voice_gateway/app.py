@@ -13,18 +13,26 @@ from voice_gateway.catalogue import AgentCatalogue
 from voice_gateway.config import GatewaySettings
 from voice_gateway.cors import cors_middleware
 from voice_gateway.middlewares import error_middleware
-from voice_gateway.routes import health, internal, keys, ops, reads, sessions, webhooks
+from voice_gateway.routes import health, internal, keys, ops, phone, reads, sessions, webhooks
 from voice_gateway.services.audit import SessionAudit
+from voice_gateway.services.calls import OutboundCalls
+from voice_gateway.services.credentials import CredentialBox
+from voice_gateway.services.handoff import Handoff
 from voice_gateway.services.keys import KeyService, default_limits
 from voice_gateway.services.limits import StartLimiter
 from voice_gateway.services.livekit import LiveKitRooms
+from voice_gateway.services.livekit_sip import LiveKitSip
 from voice_gateway.services.outgoing_webhooks import WebhookSender
+from voice_gateway.services.phone_lines import PhoneLines
 from voice_gateway.services.reaper import Reaper
 from voice_gateway.services.sessions import SessionService
 from voice_gateway.state import (
+    CALLS,
     DATABASE,
+    HANDOFF,
     KEYS,
     LIVEKIT,
+    PHONE_LINES,
     REAPER,
     SESSION_STORE,
     SESSIONS,
@@ -35,6 +43,7 @@ from voice_gateway.store.database import Database
 from voice_gateway.store.keys import KeyStore
 from voice_gateway.store.limits import RateCounterStore
 from voice_gateway.store.outbox import Outbox
+from voice_gateway.store.phone import OutboundTrunkStore, PhoneNumberStore
 from voice_gateway.store.sessions import SessionStore
 
 
@@ -72,8 +81,39 @@ def create_app(settings: GatewaySettings) -> web.Application:
             audit=SessionAudit(AuditStore(db)),
         )
         app[SESSIONS] = session_service
+        sip = LiveKitSip(settings, http)
+        box = CredentialBox.from_settings(settings)
+        numbers = PhoneNumberStore(db)
+        lines = PhoneLines(
+            settings=settings,
+            catalogue=catalogue,
+            store=numbers,
+            session_store=store,
+            sessions=session_service,
+            livekit=livekit,
+            sip=sip,
+            box=box,
+        )
+        calls = OutboundCalls(
+            settings=settings,
+            trunks=OutboundTrunkStore(db),
+            numbers=numbers,
+            sessions=session_service,
+            sip=sip,
+            box=box,
+        )
+        app[PHONE_LINES] = lines
+        app[CALLS] = calls
+        app[HANDOFF] = Handoff(
+            settings=settings, sessions=session_service, store=store, sip=sip, events=events
+        )
         reaper = Reaper(
-            settings=settings, db=db, store=store, sessions=session_service, livekit=livekit
+            settings=settings,
+            db=db,
+            store=store,
+            sessions=session_service,
+            livekit=livekit,
+            phone=(lines, calls),
         )
         app[REAPER] = reaper
         tasks = []
@@ -82,6 +122,7 @@ def create_app(settings: GatewaySettings) -> web.Application:
         if settings.webhook_urls:
             tasks.append(asyncio.create_task(events.run_forever(), name="outgoing-webhooks"))
         yield
+        await calls.aclose()
         for task in tasks:
             task.cancel()
         for task in tasks:
@@ -98,4 +139,5 @@ def create_app(settings: GatewaySettings) -> web.Application:
     app.add_routes(internal.routes)
     app.add_routes(webhooks.routes)
     app.add_routes(keys.routes)
+    app.add_routes(phone.routes)
     return app

@@ -69,6 +69,22 @@ class GatewaySettings(BaseSettings):
     webhook_max_attempts: int = Field(default=10, ge=1)
     webhook_poll_seconds: float = Field(default=0.5, gt=0)
 
+    # Phone calls (services/phone_lines.py, services/calls.py). SIP passwords are kept encrypted
+    # with this key (a Fernet key: 32 url-safe base64 bytes); unset, one is derived from the
+    # LiveKit API secret, so rotating that secret then means re-entering the passwords.
+    phone_credentials_key: SecretStr | None = None
+    # How often LiveKit's SIP state (trunks, dispatch rules, ready rooms: Redis only) is checked
+    # against the database and rebuilt where it went missing.
+    phone_reconcile_interval_seconds: float = Field(default=10.0, gt=0)
+    # A number's ready room waits this long for its call before LiveKit may drop it (it is
+    # replaced by the reconciler well before).
+    phone_ready_room_ttl_seconds: int = Field(default=86400, ge=60)
+    # Outbound calls: how long a phone may ring, and the trunk used when a request names none.
+    phone_ringing_timeout_seconds: int = Field(default=30, ge=5, le=600)
+    default_outbound_trunk: str | None = None
+    # Transfers: how long the transfer target may ring before the transfer fails.
+    transfer_timeout_seconds: int = Field(default=30, ge=5, le=300)
+
     log_level: str = "INFO"
 
     @property

@@ -52,6 +52,13 @@ class ParticipantsView(_Out):
     agent: ParticipantView
 
 
+class PhoneView(_Out):
+    direction: str
+    caller_number: str
+    called_number: str
+    sip_call_id: str | None
+
+
 class SessionView(_Out):
     session_id: str
     room_name: str
@@ -66,6 +73,7 @@ class SessionView(_Out):
     duration_seconds: float | None
     participants: ParticipantsView | None = None
     error: str | None = None
+    phone: PhoneView | None = None
 
     @classmethod
     def of(cls, s: SessionRecord, *, detail: bool = False) -> SessionView:
@@ -91,6 +99,14 @@ class SessionView(_Out):
             if detail
             else None,
             error=s.error if detail else None,
+            phone=PhoneView(
+                direction=s.phone.direction,
+                caller_number=s.phone.caller_number,
+                called_number=s.phone.called_number,
+                sip_call_id=s.phone.sip_call_id,
+            )
+            if s.phone
+            else None,
         )
 
     def dump(self) -> dict[str, Any]:
@@ -98,7 +114,9 @@ class SessionView(_Out):
 
 
 class SessionListQuery(_In):
-    status: list[Literal["starting", "active", "ended", "failed"]] = Field(default_factory=list)
+    status: list[Literal["starting", "ringing", "active", "ended", "failed"]] = Field(
+        default_factory=list
+    )
     agent_id: str | None = Field(default=None, max_length=64)
     user_identity: str | None = Field(default=None, pattern=IDENTITY_PATTERN)
     since: datetime | None = None

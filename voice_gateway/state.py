@@ -5,8 +5,11 @@ from __future__ import annotations
 from aiohttp import web
 
 from voice_gateway.config import GatewaySettings
+from voice_gateway.services.calls import OutboundCalls
+from voice_gateway.services.handoff import Handoff
 from voice_gateway.services.keys import KeyService
 from voice_gateway.services.livekit import LiveKitRooms
+from voice_gateway.services.phone_lines import PhoneLines
 from voice_gateway.services.reaper import Reaper
 from voice_gateway.services.sessions import SessionService
 from voice_gateway.store.database import Database
@@ -19,3 +22,6 @@ LIVEKIT = web.AppKey("livekit", LiveKitRooms)
 SESSIONS = web.AppKey("sessions", SessionService)
 SESSION_STORE = web.AppKey("session_store", SessionStore)
 REAPER = web.AppKey("reaper", Reaper)
+PHONE_LINES = web.AppKey("phone_lines", PhoneLines)
+CALLS = web.AppKey("calls", OutboundCalls)
+HANDOFF = web.AppKey("handoff", Handoff)

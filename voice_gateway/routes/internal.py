@@ -15,7 +15,7 @@ from pydantic import Field
 from voice_gateway.errors import InvalidApiKey, MissingApiKey
 from voice_gateway.requests import read_body
 from voice_gateway.schemas import _In
-from voice_gateway.state import SESSION_STORE, SESSIONS, SETTINGS
+from voice_gateway.state import HANDOFF, SESSION_STORE, SESSIONS, SETTINGS
 from voice_gateway.store.models import EndReason, TranscriptSegment
 
 routes = web.RouteTableDef()
@@ -84,4 +84,22 @@ async def agent_failed(request: web.Request) -> web.Response:
     record = await request.app[SESSIONS].fail(
         room_name, reason=EndReason.AGENT_FAILED, error=body.error
     )
+    return web.json_response({"status": record.status.value, "endReason": record.end_reason})
+
+
+@routes.post("/internal/v1/sessions/{room}/answered")
+async def call_answered(request: web.Request) -> web.Response:
+    """The worker saw the phone caller's call become active (LiveKit's sip.callStatus)."""
+    room_name = request.match_info["room"]
+    _verify_worker(request, room_name)
+    record = await request.app[SESSIONS].answered(room_name)
+    return web.json_response({"status": record.status.value})
+
+
+@routes.post("/internal/v1/sessions/{room}/escalate")
+async def escalate(request: web.Request) -> web.Response:
+    """The agent heard the caller ask for a person, and has told them it is passing them on."""
+    room_name = request.match_info["room"]
+    _verify_worker(request, room_name)
+    record = await request.app[HANDOFF].escalate(room_name)
     return web.json_response({"status": record.status.value, "endReason": record.end_reason})

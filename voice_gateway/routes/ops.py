@@ -10,7 +10,7 @@ from voice_gateway.errors import NotFound
 from voice_gateway.requests import authenticate, read_body
 from voice_gateway.schemas import SessionView, _In
 from voice_gateway.services.reaper import overdue
-from voice_gateway.state import LIVEKIT, REAPER, SESSION_STORE, SESSIONS
+from voice_gateway.state import LIVEKIT, PHONE_LINES, REAPER, SESSION_STORE, SESSIONS
 from voice_gateway.store.database import now
 from voice_gateway.store.models import EndReason
 
@@ -31,6 +31,8 @@ async def list_rooms(request: web.Request) -> web.Response:
     store = request.app[SESSION_STORE]
     at = now()
     out = []
+    # A phone number's ready room waits for its next call; it has a record, just not a session.
+    ready = await request.app[PHONE_LINES].ready_rooms()
     for room in await request.app[LIVEKIT].list_rooms():
         record = await store.get_by_room(room.name)
         out.append(
@@ -39,7 +41,8 @@ async def list_rooms(request: web.Request) -> web.Response:
                 "sid": room.sid,
                 "numParticipants": room.num_participants,
                 "createdAt": datetime.fromtimestamp(room.created_at, UTC).isoformat(),
-                "orphan": record is None,
+                "orphan": record is None and room.name not in ready,
+                "phoneReadyRoom": room.name in ready,
                 "overdue": record is not None and not record.is_over and overdue(record, at),
                 "session": SessionView.of(record).dump() if record else None,
             }

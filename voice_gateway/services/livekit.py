@@ -42,12 +42,20 @@ class LiveKitRooms:
         )
         self._timeout = aiohttp.ClientTimeout(total=settings.livekit_timeout_seconds)
 
-    async def create_room(self, name: str, *, metadata: dict[str, Any]) -> None:
+    async def create_room(
+        self,
+        name: str,
+        *,
+        metadata: dict[str, Any],
+        max_participants: int = 8,
+        empty_timeout: int | None = None,
+    ) -> None:
+        """Agents do not count towards max_participants (LiveKit counts them as dependent)."""
         request = api.CreateRoomRequest(
             name=name,
-            empty_timeout=self._settings.room_empty_timeout_seconds,
+            empty_timeout=empty_timeout or self._settings.room_empty_timeout_seconds,
             departure_timeout=self._settings.room_departure_timeout_seconds,
-            max_participants=8,
+            max_participants=max_participants,
             metadata=json.dumps(metadata),
         )
         await self._call("create the room", self._api.room.create_room(request))
@@ -124,13 +132,32 @@ class LiveKitRooms:
             .to_jwt()
         )
 
+    async def remove_participant(self, room: str, identity: str) -> bool:
+        try:
+            await self._call(
+                "remove a participant",
+                self._api.room.remove_participant(
+                    api.RoomParticipantIdentity(room=room, identity=identity)
+                ),
+            )
+        except NotFoundInLiveKit:
+            return False
+        return True
+
     async def _call(self, what: str, call: Awaitable[T]) -> T:
-        async with _translate(what):
-            return await asyncio.wait_for(call, self._settings.livekit_timeout_seconds)
+        return await call_livekit(what, call, self._settings.livekit_timeout_seconds)
 
 
-class _NotFound(Exception):
+async def call_livekit(what: str, call: Awaitable[T], limit_seconds: float) -> T:
+    async with _translate(what):
+        return await asyncio.wait_for(call, limit_seconds)
+
+
+class NotFoundInLiveKit(Exception):
     pass
+
+
+_NotFound = NotFoundInLiveKit
 
 
 @asynccontextmanager

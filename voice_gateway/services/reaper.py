@@ -18,7 +18,9 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from voice_gateway.config import GatewaySettings
 from voice_gateway.errors import ApiError
+from voice_gateway.services.calls import OutboundCalls
 from voice_gateway.services.livekit import LiveKitRooms, LiveRoom
+from voice_gateway.services.phone_lines import PhoneLines
 from voice_gateway.services.sessions import SessionService
 from voice_gateway.store.database import Database, now
 from voice_gateway.store.models import EndReason, SessionRecord, SessionStatus
@@ -61,12 +63,32 @@ class Reaper:
         store: SessionStore,
         sessions: SessionService,
         livekit: LiveKitRooms,
+        phone: tuple[PhoneLines, OutboundCalls] | None = None,
     ) -> None:
         self._settings = settings
         self._db = db
         self._store = store
         self._sessions = sessions
         self._livekit = livekit
+        self._phone = phone
+        self._reconciled_at: float | None = None
+
+    async def reconcile(self) -> None:
+        """LiveKit's SIP state lives in Redis only: put back what went missing. Runs on the
+        reaper's leader, so replicas never rebuild the same trunk twice."""
+        if self._phone is None:
+            return
+        at = asyncio.get_running_loop().time()
+        interval = self._settings.phone_reconcile_interval_seconds
+        if self._reconciled_at is not None and at - self._reconciled_at < interval:
+            return
+        self._reconciled_at = at
+        lines, calls = self._phone
+        try:
+            await lines.reconcile()
+            await calls.reconcile()
+        except ApiError as exc:
+            log.warning("phone_reconcile_failed", error=exc.message)
 
     async def plan(self) -> list[ReapAction]:
         rooms = {r.name: r for r in await self._livekit.list_rooms()}
@@ -74,7 +96,8 @@ class Reaper:
         at = now()
         actions = [a for s in live if (a := await self._judge(s, rooms.get(s.room_name), at))]
         live_rooms = {s.room_name for s in live}
-        for name in sorted(set(rooms) - live_rooms):
+        ready_rooms = await self._phone[0].ready_rooms() if self._phone else set()
+        for name in sorted(set(rooms) - live_rooms - ready_rooms):
             record = await self._store.get_by_room(name)
             if record is not None:
                 # Our record says it ended, yet LiveKit still runs the room: close it.
@@ -95,6 +118,16 @@ class Reaper:
             return None
         if overdue(s, at):
             return ReapAction(s.room_name, s.id, EndReason.MAX_DURATION, END)
+        if s.status == SessionStatus.RINGING:
+            # A call that neither connected nor failed in time: its dialer or its agent is gone.
+            limit = (
+                self._settings.phone_ringing_timeout_seconds
+                + self._settings.agent_join_timeout_seconds
+            )
+            if age > timedelta(seconds=limit):
+                reason = EndReason.NO_ANSWER if s.agent_joined_at else EndReason.AGENT_NEVER_JOINED
+                return ReapAction(s.room_name, s.id, reason, END)
+            return None
         if room is None:
             if age > timedelta(seconds=self._settings.room_grace_seconds):
                 return ReapAction(s.room_name, s.id, EndReason.ROOM_FINISHED, END)
@@ -112,6 +145,8 @@ class Reaper:
         return None
 
     async def run_once(self, *, dry_run: bool = False) -> list[ReapAction]:
+        if not dry_run:
+            await self.reconcile()
         actions = await self.plan()
         if dry_run:
             return actions

@@ -21,15 +21,41 @@ from voice_gateway.services.livekit import LiveKitRooms
 from voice_gateway.services.outgoing_webhooks import SESSION_ENDED, SESSION_STARTED, WebhookSender
 from voice_gateway.store.database import now
 from voice_gateway.store.limits import LiveCapReached
-from voice_gateway.store.models import EndReason, SessionRecord, SessionStatus
+from voice_gateway.store.models import (
+    Channel,
+    EndReason,
+    PhoneLeg,
+    SessionRecord,
+    SessionStatus,
+)
 from voice_gateway.store.sessions import SessionStore
 
 log = structlog.get_logger("voice_gateway.sessions")
 
 MAX_AGENT_CONFIG_BYTES = 16 * 1024
 FAILURE_REASONS = frozenset(
-    {EndReason.LIVEKIT_UNAVAILABLE, EndReason.DISPATCH_FAILED, EndReason.AGENT_FAILED}
+    {
+        EndReason.LIVEKIT_UNAVAILABLE,
+        EndReason.DISPATCH_FAILED,
+        EndReason.AGENT_FAILED,
+        EndReason.CALL_FAILED,
+    }
 )
+
+
+@dataclass(frozen=True, slots=True)
+class NewSession:
+    """What a session is started with, by any channel."""
+
+    agent_id: str
+    identity: str
+    config: AgentConfig
+    api_key_id: str | None = None
+    live_cap: int | None = None
+    channel: Channel = Channel.WEB
+    phone: PhoneLeg | None = None
+    # A room already made and recorded (a phone number's ready room); None: made here.
+    room_name: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,33 +117,69 @@ class SessionService:
         user_identity: str | None,
         config: AgentConfig,
     ) -> StartedSession:
-        session_id = f"ses_{secrets.token_hex(12)}"
-        room_name = f"vgw-{agent_id}-{secrets.token_hex(6)}"
-        identity = user_identity or f"user-{secrets.token_hex(6)}"
-        bound = log.bind(session_id=session_id, room=room_name, agent_id=agent_id)
         principal.require_agent(agent_id)
-        cap = principal.limits.max_concurrent_sessions
+        record = await self.open(
+            NewSession(
+                agent_id=agent_id,
+                identity=user_identity or f"user-{secrets.token_hex(6)}",
+                config=config,
+                api_key_id=principal.key_id,
+                live_cap=principal.limits.max_concurrent_sessions,
+            )
+        )
+        token = self._livekit.user_token(room=record.room_name, identity=record.user_identity)
+        record = await self._store.mark_active(record.id)
+        log.info(
+            "session_started",
+            session_id=record.id,
+            room=record.room_name,
+            agent_id=agent_id,
+            user_identity=record.user_identity,
+        )
+        await self._announce_start(record)
+        return StartedSession(
+            record=record,
+            user_token=token,
+            livekit_url=self._settings.client_livekit_url,
+            expires_at=now() + timedelta(seconds=self._settings.token_ttl_seconds),
+        )
+
+    async def open(self, spec: NewSession) -> SessionRecord:
+        """The one path every session starts by, whatever its channel: the row first, then the
+        room (unless the session takes over a room already recorded: a phone number's ready
+        room), then the agent's dispatch. A failure on the way deletes what LiveKit made and
+        closes the row with the reason, so no room outlives its record and no record lies."""
+        session_id = f"ses_{secrets.token_hex(12)}"
+        room_name = spec.room_name or f"vgw-{spec.agent_id}-{secrets.token_hex(6)}"
+        bound = log.bind(session_id=session_id, room=room_name, agent_id=spec.agent_id)
         try:
             record = await self._store.create(
                 session_id=session_id,
                 room_name=room_name,
-                agent_id=agent_id,
-                user_identity=identity,
-                api_key_id=principal.key_id,
-                agent_config=config.model_dump(by_alias=True, mode="json"),
-                max_duration_seconds=config.max_duration_seconds,
-                live_cap=cap,
+                agent_id=spec.agent_id,
+                user_identity=spec.identity,
+                api_key_id=spec.api_key_id,
+                agent_config=spec.config.model_dump(by_alias=True, mode="json"),
+                max_duration_seconds=spec.config.max_duration_seconds,
+                live_cap=spec.live_cap,
+                channel=spec.channel,
+                phone=spec.phone,
             )
         except LiveCapReached:
-            raise live_cap_error(cap or 0) from None
-        try:
-            await self._livekit.create_room(room_name, metadata={"sessionId": session_id})
-        except LiveKitUnavailable as exc:
-            await self._fail_start(session_id, EndReason.LIVEKIT_UNAVAILABLE, exc, bound)
-            raise
+            raise live_cap_error(spec.live_cap or 0) from None
+        if spec.room_name is None:
+            try:
+                await self._livekit.create_room(room_name, metadata={"sessionId": session_id})
+            except LiveKitUnavailable as exc:
+                await self._fail_start(session_id, EndReason.LIVEKIT_UNAVAILABLE, exc, bound)
+                raise
 
         metadata = DispatchMetadata(
-            session_id=session_id, agent_id=agent_id, user_identity=identity, config=config
+            session_id=session_id,
+            agent_id=spec.agent_id,
+            user_identity=spec.identity,
+            config=spec.config,
+            channel=spec.channel,
         ).model_dump_json(by_alias=True)
         try:
             await self._livekit.dispatch_agent(
@@ -127,20 +189,29 @@ class SessionService:
             await self._undo_room(room_name, bound)
             await self._fail_start(session_id, EndReason.DISPATCH_FAILED, exc, bound)
             raise
+        if spec.channel == Channel.PHONE:
+            record = await self._store.mark_ringing(session_id)
+        return record
 
-        token = self._livekit.user_token(room=room_name, identity=identity)
-        record = await self._store.mark_active(session_id)
-        bound.info("session_started", user_identity=identity)
+    async def answered(self, room_name: str) -> SessionRecord:
+        """A phone session's call was answered: from here on it is active and counts."""
+        record = await self.get(room_name)
+        if record.status != SessionStatus.RINGING:
+            return record
+        record = await self._store.mark_active(record.id)
+        log.info("session_started", session_id=record.id, room=room_name, agent_id=record.agent_id)
+        await self._announce_start(record)
+        return record
+
+    async def note_sip_call_id(self, room_name: str, call_id: str) -> None:
+        record = await self.get(room_name)
+        await self._store.set_sip_call_id(record.id, call_id)
+
+    async def _announce_start(self, record: SessionRecord) -> None:
         if self._audit is not None:
             await self._audit.started(record)
         if self._events is not None:
-            await self._events.enqueue(SESSION_STARTED, session_id)
-        return StartedSession(
-            record=record,
-            user_token=token,
-            livekit_url=self._settings.client_livekit_url,
-            expires_at=now() + timedelta(seconds=self._settings.token_ttl_seconds),
-        )
+            await self._events.enqueue(SESSION_STARTED, record.id)
 
     async def end(
         self,
@@ -225,7 +296,9 @@ class SessionService:
             )
             if self._audit is not None:
                 await self._audit.ended(closed, actor_key_id=actor_key_id)
-            if self._events is not None and closed.started_at is not None:
+            # A phone call nobody answered still ends with an event: the dialer needs the outcome.
+            announced = closed.started_at is not None or closed.channel == Channel.PHONE
+            if self._events is not None and announced:
                 await self._events.enqueue(SESSION_ENDED, record.id)
         return closed
 

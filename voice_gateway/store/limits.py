@@ -12,7 +12,11 @@ from voice_gateway.store.database import Database, now
 from voice_gateway.store.models import SessionStatus
 from voice_gateway.store.tables import api_keys, rate_limit_counters, sessions
 
-LIVE_STATUSES = (SessionStatus.STARTING.value, SessionStatus.ACTIVE.value)
+LIVE_STATUSES = (
+    SessionStatus.STARTING.value,
+    SessionStatus.RINGING.value,
+    SessionStatus.ACTIVE.value,
+)
 
 
 class LiveCapReached(Exception):

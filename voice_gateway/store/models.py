@@ -10,6 +10,7 @@ from typing import Any
 
 class SessionStatus(enum.StrEnum):
     STARTING = "starting"
+    RINGING = "ringing"  # a phone call placed or arriving, not answered yet
     ACTIVE = "active"
     ENDED = "ended"
     FAILED = "failed"
@@ -33,6 +34,27 @@ class EndReason(enum.StrEnum):
     AGENT_LEFT = "agent_left"
     AGENT_NEVER_JOINED = "agent_never_joined"
     USER_NEVER_JOINED = "user_never_joined"
+    # Phone calls: handed to a person, or flagged for one; and outbound calls nobody took.
+    TRANSFERRED = "transferred"
+    ESCALATED = "escalated"
+    BUSY = "busy"
+    NO_ANSWER = "no_answer"
+    CALL_FAILED = "call_failed"
+
+
+class CallDirection(enum.StrEnum):
+    INBOUND = "inbound"
+    OUTBOUND = "outbound"
+
+
+@dataclass(frozen=True, slots=True)
+class PhoneLeg:
+    """The phone side of a `phone` session: who called whom, and the call's SIP Call-ID."""
+
+    direction: str
+    caller_number: str
+    called_number: str
+    sip_call_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +75,7 @@ class SessionRecord:
     user_joined_at: datetime | None
     agent_joined_at: datetime | None
     channel: str = Channel.WEB
+    phone: PhoneLeg | None = None
 
     @property
     def is_over(self) -> bool:
@@ -85,3 +108,35 @@ class ApiKeyRecord:
     rate_limit_window_seconds: int | None = None
     max_concurrent_sessions: int | None = None
     rotated_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PhoneNumberRecord:
+    """A number callers dial, the agent that answers it, and what LiveKit holds for it: an inbound
+    trunk, a dispatch rule and the room the next call lands in (`ready_room`, see
+    services/phone_lines.py). The password is kept encrypted, for re-creating the trunk."""
+
+    id: str
+    number: str
+    agent_id: str
+    allowed_addresses: tuple[str, ...]
+    auth_username: str | None
+    auth_password_encrypted: str | None
+    trunk_id: str | None
+    dispatch_rule_id: str | None
+    ready_room: str | None
+    api_key_id: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundTrunkRecord:
+    id: str
+    name: str
+    address: str
+    transport: str
+    numbers: tuple[str, ...]
+    auth_username: str | None
+    auth_password_encrypted: str | None
+    trunk_id: str | None
+    created_at: datetime

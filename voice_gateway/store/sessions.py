@@ -14,6 +14,7 @@ from voice_gateway.store.database import Database, now, utc
 from voice_gateway.store.limits import hold_live_slot
 from voice_gateway.store.models import (
     Channel,
+    PhoneLeg,
     SessionRecord,
     SessionStatus,
     TranscriptSegment,
@@ -33,6 +34,20 @@ class SessionQuery:
     limit: int | None = 50
 
 
+_LIVE = (SessionStatus.STARTING, SessionStatus.RINGING, SessionStatus.ACTIVE)
+
+
+def _phone_columns(phone: PhoneLeg | None) -> dict[str, Any]:
+    if phone is None:
+        return {}
+    return {
+        "call_direction": phone.direction,
+        "caller_number": phone.caller_number,
+        "called_number": phone.called_number,
+        "sip_call_id": phone.sip_call_id,
+    }
+
+
 class SessionStore:
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -49,6 +64,8 @@ class SessionStore:
         max_duration_seconds: int,
         live_cap: int | None = None,
         channel: str = Channel.WEB,
+        phone: PhoneLeg | None = None,
+        status: SessionStatus = SessionStatus.STARTING,
     ) -> SessionRecord:
         """With `live_cap`, raises LiveCapReached when the key already has that many live
         sessions; the count and the insert share one transaction (see store/limits.py)."""
@@ -57,12 +74,13 @@ class SessionStore:
             "room_name": room_name,
             "agent_id": agent_id,
             "user_identity": user_identity,
-            "status": SessionStatus.STARTING.value,
+            "status": status.value,
             "api_key_id": api_key_id,
             "agent_config": agent_config,
             "max_duration_seconds": max_duration_seconds,
             "created_at": now(),
             "channel": channel,
+            **_phone_columns(phone),
         }
         async with self._db.connect() as conn:
             if live_cap is not None and api_key_id is not None:
@@ -88,10 +106,24 @@ class SessionStore:
     async def mark_active(self, session_id: str) -> SessionRecord:
         record, _ = await self._transition(
             session_id,
-            from_status=(SessionStatus.STARTING,),
+            from_status=(SessionStatus.STARTING, SessionStatus.RINGING),
             values={"status": SessionStatus.ACTIVE.value, "started_at": now()},
         )
         return record
+
+    async def mark_ringing(self, session_id: str) -> SessionRecord:
+        record, _ = await self._transition(
+            session_id,
+            from_status=(SessionStatus.STARTING,),
+            values={"status": SessionStatus.RINGING.value},
+        )
+        return record
+
+    async def set_sip_call_id(self, session_id: str, sip_call_id: str) -> None:
+        async with self._db.connect() as conn:
+            await conn.execute(
+                update(sessions).where(sessions.c.id == session_id).values(sip_call_id=sip_call_id)
+            )
 
     async def finish(
         self,
@@ -105,7 +137,7 @@ class SessionStore:
         The flag says whether this call was the one that ended it."""
         return await self._transition(
             session_id,
-            from_status=(SessionStatus.STARTING, SessionStatus.ACTIVE),
+            from_status=_LIVE,
             values={
                 "status": status.value,
                 "end_reason": reason,
@@ -122,9 +154,7 @@ class SessionStore:
                 update(sessions)
                 .where(
                     sessions.c.id == session_id,
-                    sessions.c.status.in_(
-                        [SessionStatus.STARTING.value, SessionStatus.ACTIVE.value]
-                    ),
+                    sessions.c.status.in_([s.value for s in _LIVE]),
                 )
                 .values(end_reason=reason, error=error)
             )
@@ -209,9 +239,7 @@ class SessionStore:
 
     async def live(self) -> list[SessionRecord]:
         """Sessions that may still hold a LiveKit room."""
-        return await self.query(
-            SessionQuery(statuses=(SessionStatus.STARTING, SessionStatus.ACTIVE), limit=None)
-        )
+        return await self.query(SessionQuery(statuses=_LIVE, limit=None))
 
     async def _transition(
         self,
@@ -251,4 +279,12 @@ def _to_record(row: Row[Any]) -> SessionRecord:
         user_joined_at=utc(row.user_joined_at),
         agent_joined_at=utc(row.agent_joined_at),
         channel=row.channel,
+        phone=PhoneLeg(
+            direction=row.call_direction,
+            caller_number=row.caller_number or "",
+            called_number=row.called_number or "",
+            sip_call_id=row.sip_call_id,
+        )
+        if row.call_direction
+        else None,
     )
