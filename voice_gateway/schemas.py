@@ -119,6 +119,7 @@ class SessionListQuery(_In):
     )
     agent_id: str | None = Field(default=None, max_length=64)
     user_identity: str | None = Field(default=None, pattern=IDENTITY_PATTERN)
+    channel: Literal["web", "phone", "chat"] | None = None
     since: datetime | None = None
     until: datetime | None = None
     cursor: str | None = Field(default=None, max_length=200)

@@ -27,6 +27,7 @@ class SessionQuery:
     statuses: tuple[str, ...] = ()
     agent_id: str | None = None
     user_identity: str | None = None
+    channel: str | None = None
     api_key_id: str | None = None
     since: datetime | None = None
     until: datetime | None = None
@@ -216,6 +217,8 @@ class SessionStore:
             stmt = stmt.where(sessions.c.agent_id == q.agent_id)
         if q.user_identity:
             stmt = stmt.where(sessions.c.user_identity == q.user_identity)
+        if q.channel:
+            stmt = stmt.where(sessions.c.channel == q.channel)
         if q.api_key_id:
             stmt = stmt.where(sessions.c.api_key_id == q.api_key_id)
         if q.since:
