@@ -111,6 +111,8 @@ def stack(
             "VOICEGW_WEBHOOK_ENDED_DELAY_SECONDS": "1",
             "VOICEGW_REAPER_INTERVAL_SECONDS": "1",
             "VOICEGW_ROOM_DEPARTURE_TIMEOUT_SECONDS": "2",
+            "VOICEGW_PHONE_RECONCILE_INTERVAL_SECONDS": "1",
+            "VOICEGW_PHONE_RINGING_TIMEOUT_SECONDS": "8",
         },
     )
     try:
