@@ -95,20 +95,9 @@ class Baresip:
             params += [f"auth_user={self.auth[0]}", f"auth_pass={self.auth[1]}"]
         return f"<sip:{self.number}@127.0.0.1>;" + ";".join(params) + "\n"
 
-    async def start(self, timeout: float = 15.0) -> None:
-        self.recordings.mkdir(parents=True, exist_ok=True)
-        (self.workdir / "config").write_text(self._config())
-        (self.workdir / "accounts").write_text(self._account())
-        log = open(self.workdir / "baresip.log", "ab")  # noqa: SIM115 - owned by the process
-        self._proc = subprocess.Popen(
-            ["baresip", "-f", str(self.workdir)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        log.close()
-        deadline = time.monotonic() + timeout
+    async def start(self, within: float = 15.0) -> None:
+        self._proc = self._spawn()
+        deadline = time.monotonic() + within
         while True:
             try:
                 self._reader, self._writer = await asyncio.open_connection(
@@ -117,9 +106,23 @@ class Baresip:
                 break
             except OSError:
                 if self._proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"baresip did not start:\n{self.log_text()[-2000:]}")
+                    tail = self.log_text()[-2000:]
+                    raise RuntimeError(f"baresip did not start:\n{tail}") from None
                 await asyncio.sleep(0.1)
         self._task = asyncio.create_task(self._read(), name=f"baresip:{self.number}")
+
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        self.recordings.mkdir(parents=True, exist_ok=True)
+        (self.workdir / "config").write_text(self._config())
+        (self.workdir / "accounts").write_text(self._account())
+        with open(self.workdir / "baresip.log", "ab") as log:
+            return subprocess.Popen(
+                ["baresip", "-f", str(self.workdir)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
 
     def log_text(self) -> str:
         path = self.workdir / "baresip.log"
@@ -142,16 +145,23 @@ class Baresip:
         return [e for e in self.events if e.get("type") == event_type]
 
     async def wait_for(self, event_type: str, within: float) -> dict[str, Any]:
+        return await self.wait_for_any((event_type,), within)
+
+    async def wait_for_any(self, event_types: tuple[str, ...], within: float) -> dict[str, Any]:
+        """The newest event of one of `event_types`, waiting for one up to `within` seconds."""
         deadline = time.monotonic() + within
-        while not self.saw(event_type):
+        while True:
+            seen = [e for e in self.events if e.get("type") in event_types]
+            if seen:
+                return seen[-1]
             if time.monotonic() > deadline:
-                seen = [e.get("type") for e in self.events]
-                raise AssertionError(f"phone {self.number}: no {event_type} in {within}s: {seen}")
+                types = [e.get("type") for e in self.events]
+                raise AssertionError(f"phone {self.number}: no {event_types} in {within}s: {types}")
             await asyncio.sleep(0.05)
-        return self.saw(event_type)[-1]
 
     def heard(self) -> np.ndarray:
-        """What the phone received, as 16-bit samples at 8 kHz (the last call's recording)."""
+        """What the phone received in its last call, as 16-bit samples at 8 kHz. Read it after
+        the call closed: the recorder completes the file's header only then."""
         files = sorted(self.recordings.glob("*-dec.wav"))
         if not files:
             return np.zeros(0, dtype=np.int16)

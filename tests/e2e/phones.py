@@ -64,10 +64,41 @@ async def phone_session(
 def telephone_wav(directory: Path, text: str, *, lead: float, tail: float = 6.0) -> Path:
     """espeak-ng speech as a phone sends it: 8 kHz mono, after `lead` seconds of silence (the
     greeting plays first), with silence after it so the call stays up for the answer."""
-    raw, out = directory / f"{secrets.token_hex(4)}-raw.wav", directory / f"{secrets.token_hex(4)}.wav"
+    raw, out = (
+        directory / f"{secrets.token_hex(4)}-raw.wav",
+        directory / f"{secrets.token_hex(4)}.wav",
+    )
     subprocess.run(["espeak-ng", "-v", "en-us", "-s", "150", "-w", str(raw), text], check=True)
     subprocess.run(
-        ["sox", str(raw), "-r", "8000", "-c", "1", "-b", "16", str(out), "pad", str(lead), str(tail)],
+        [
+            "sox",
+            str(raw),
+            "-r",
+            "8000",
+            "-c",
+            "1",
+            "-b",
+            "16",
+            str(out),
+            "pad",
+            str(lead),
+            str(tail),
+        ],
         check=True,
     )
     return out
+
+
+async def wait_for_agent_line(
+    gateway: Gateway, room: str, within: float = 45
+) -> list[dict[str, Any]]:
+    """The transcript once the agent has said something (a line is stored when it was spoken)."""
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
+        code, body = await gateway.get(f"/v1/sessions/{room}/transcript")
+        assert code == 200, body
+        if any(s["speaker"] == "agent" for s in body["segments"]):
+            return body["segments"]  # type: ignore[no-any-return]
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"the agent said nothing in {within}s")
+        await asyncio.sleep(0.3)

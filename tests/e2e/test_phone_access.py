@@ -69,9 +69,8 @@ async def test_numbers_still_work_after_redis_restarts_empty(
         deadline = asyncio.get_running_loop().time() + 60
         while True:
             await caller.dial(f"sip:{number['number']}@{sip_address(stack)}")
-            while not (caller.saw("CALL_ESTABLISHED") or caller.saw("CALL_CLOSED")):
-                await asyncio.sleep(0.1)
-            if caller.saw("CALL_ESTABLISHED"):
+            outcome = await caller.wait_for_any(("CALL_ESTABLISHED", "CALL_CLOSED"), 45)
+            if outcome["type"] == "CALL_ESTABLISHED":
                 break
             assert asyncio.get_running_loop().time() < deadline, "the number never came back"
             caller.events.clear()

@@ -62,17 +62,17 @@ async def test_a_caller_dials_a_number_and_talks_with_the_agent(
         assert heard, f"the question was not transcribed: {segments}"
         assert HOURS_ANSWER in said, f"heard {heard!r}, said {said!r}"
 
-        # What the phone itself received: the greeting, then (after the question) the answer.
-        spans = loud_spans(caller.heard())
-        assert spans, "the phone heard nothing"
-        assert spans[0][0] < QUESTION_AT, f"no greeting before the question: {spans}"
-        assert any(start > QUESTION_AT + 1.0 for start, _ in spans), f"no answer heard: {spans}"
-
         await caller.hangup()
         ended = await gateway.wait_for_session(
             room, lambda r: r["status"] == "ended", 30, "the hang-up to end the session"
         )
         assert ended["endReason"] == "room_finished"
+
+        # What the phone itself received: the greeting, then (after the question) the answer.
+        spans = loud_spans(caller.heard())
+        assert spans, "the phone heard nothing"
+        assert spans[0][0] < QUESTION_AT, f"no greeting before the question: {spans}"
+        assert any(start > QUESTION_AT + 1.0 for start, _ in spans), f"no answer heard: {spans}"
         measure["phone_answered_ms"] = answered_after * 1000
         measure["phone_greeting_heard_after_answer_ms"] = spans[0][0] * 1000
 

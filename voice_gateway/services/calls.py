@@ -197,9 +197,9 @@ class OutboundCalls:
             await self._end_unanswered(record, CallNotConnected(EndReason.CALL_FAILED, exc.message))
             return
         bound.info("call_answered")
-        await self._sessions.answered(record.room_name)
         with contextlib.suppress(ApiError):
             await self._sessions.note_sip_call_id(record.room_name, call_id)
+        await self._sessions.answered(record.room_name)
 
     async def _end_unanswered(self, record: SessionRecord, exc: CallNotConnected) -> None:
         try:

@@ -23,6 +23,8 @@ T = TypeVar("T")
 # SIP answers that mean "the person is there but did not take it", and "nobody picked up".
 _BUSY = frozenset({486, 600, 603})
 _NO_ANSWER = frozenset({408, 480, 487})
+# How LiveKit's SIP service reports that the ringing timeout ran out.
+_RANG_OUT = frozenset({"canceled", "deadline_exceeded"})
 _TRANSPORTS = {
     "udp": sip_proto.SIPTransport.SIP_TRANSPORT_UDP,
     "tcp": sip_proto.SIPTransport.SIP_TRANSPORT_TCP,
@@ -212,11 +214,11 @@ class LiveKitSip:
             detail = f"SIP {code} {exc.sip_status or ''}".strip() if code else exc.message
             if code in _BUSY:
                 raise CallNotConnected(EndReason.BUSY, detail) from None
-            if code in _NO_ANSWER or exc.code == "deadline_exceeded":
+            if code in _NO_ANSWER or exc.code in _RANG_OUT:
                 raise CallNotConnected(EndReason.NO_ANSWER, detail) from None
             raise CallNotConnected(EndReason.CALL_FAILED, detail) from None
         except api.TwirpError as exc:
-            if exc.code == "deadline_exceeded":
+            if exc.code in _RANG_OUT:
                 raise CallNotConnected(EndReason.NO_ANSWER, exc.message) from None
             raise CallNotConnected(EndReason.CALL_FAILED, f"{exc.code}: {exc.message}") from None
         except TimeoutError:
