@@ -58,10 +58,8 @@ class EscalationConfig(_Model):
         default_factory=lambda: [
             "speak to a person",
             "talk to a person",
-            "speak to a human",
-            "talk to a human",
             "real person",
-            "human agent",
+            "human",
             "operator",
             "representative",
         ],

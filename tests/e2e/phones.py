@@ -61,9 +61,9 @@ async def phone_session(
         await asyncio.sleep(0.2)
 
 
-def telephone_wav(directory: Path, text: str, *, lead: float, tail: float = 6.0) -> Path:
+def telephone_wav(directory: Path, text: str, *, lead: float, tail: float = 40.0) -> Path:
     """espeak-ng speech as a phone sends it: 8 kHz mono, after `lead` seconds of silence (the
-    greeting plays first), with silence after it so the call stays up for the answer."""
+    greeting plays first), with silence after it: baresip hangs up when its file ends."""
     raw, out = (
         directory / f"{secrets.token_hex(4)}-raw.wav",
         directory / f"{secrets.token_hex(4)}.wav",

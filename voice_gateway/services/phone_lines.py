@@ -14,8 +14,10 @@ second call from the *same* caller number in that short window: LiveKit gives bo
 identity, and the later call replaces the earlier one in the room.
 
 LiveKit keeps trunks, rules and rooms in Redis only. `reconcile()` compares them with our rows
-and rebuilds what is missing (a Redis that restarted empty), run at start and by the reaper's
-leader on its interval.
+and rebuilds what is missing (a Redis that restarted empty), run by the reaper's leader on its
+interval. A number is repaired only when it looked broken, the same way, on two passes in a row:
+a number being created, or moving on to its next ready room, looks broken for a few milliseconds,
+and "repairing" it then would race the request doing the work (possibly on another replica).
 """
 
 from __future__ import annotations
@@ -90,6 +92,8 @@ class PhoneLines:
         self._livekit = livekit
         self._sip = sip
         self._box = box
+        # Numbers that looked broken on the last reconcile pass, with what they looked like.
+        self._suspects: dict[str, tuple[str | None, ...]] = {}
 
     async def create(self, spec: NewNumber, *, actor: Principal) -> PhoneNumberRecord:
         if self._catalogue.get(spec.agent_id) is None:
@@ -185,6 +189,7 @@ class PhoneLines:
         )
         rooms = {r.name for r in await self._livekit.list_rooms()}
         repaired = 0
+        suspects, self._suspects = self._suspects, {}
         for number in numbers:
             healthy = (
                 number.trunk_id in trunks
@@ -193,6 +198,10 @@ class PhoneLines:
                 and rules[number.dispatch_rule_id or ""] == number.ready_room
             )
             if healthy:
+                continue
+            looks = (number.trunk_id, number.dispatch_rule_id, number.ready_room)
+            if suspects.get(number.id) != looks:
+                self._suspects[number.id] = looks  # broken, or busy: look again next pass
                 continue
             try:
                 await self._provision(
@@ -237,19 +246,22 @@ class PhoneLines:
         return await self._require(number.id)
 
     async def _next_ready_room(self, number: PhoneNumberRecord, *, taken: str) -> bool:
-        room = await self._new_ready_room(number, replacing=taken)
-        if room is None:
+        """Claims the call (False: someone else did) and points the number at a new room. A
+        LiveKit failure here must not lose the call in hand: the reconciler repairs the number."""
+        room = f"vgw-{number.agent_id}-{secrets.token_hex(6)}"
+        if not await self._store.replace_ready_room(number.id, old=taken, new=room):
             return False
-        if number.dispatch_rule_id and number.trunk_id:
-            try:
+        try:
+            await self._create_ready_room(number, room)
+            if number.dispatch_rule_id and number.trunk_id:
                 await self._sip.point_rule(
                     number.dispatch_rule_id,
                     name=f"voicegw {number.number}",
                     trunk_id=number.trunk_id,
                     room=room,
                 )
-            except ApiError as exc:
-                log.warning("phone_rule_update_failed", number_id=number.id, error=exc.message)
+        except ApiError as exc:
+            log.warning("phone_next_room_failed", number_id=number.id, error=exc.message)
         return True
 
     async def _new_ready_room(
@@ -260,13 +272,16 @@ class PhoneLines:
         room = f"vgw-{number.agent_id}-{secrets.token_hex(6)}"
         if not await self._store.replace_ready_room(number.id, old=replacing, new=room):
             return None
+        await self._create_ready_room(number, room)
+        return room
+
+    async def _create_ready_room(self, number: PhoneNumberRecord, room: str) -> None:
         await self._livekit.create_room(
             room,
             metadata={"phoneNumberId": number.id},
             max_participants=1,
             empty_timeout=self._settings.phone_ready_room_ttl_seconds,
         )
-        return room
 
     async def _same_caller_again(self, room: str, attributes: Mapping[str, str]) -> None:
         """A SIP participant joined a room that is already a session's: an outbound call's
