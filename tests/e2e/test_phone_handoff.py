@@ -7,12 +7,13 @@ import asyncio
 import hashlib
 import hmac
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from devstack.stack import Stack
-from tests.e2e.conftest import WEBHOOK_SECRET, Gateway, WebhookReceiver
+from tests.e2e.conftest import WEBHOOK_SECRET, Gateway, WebhookReceiver, voicegw
 from tests.e2e.phones import (
     add_number,
     phone,
@@ -36,8 +37,11 @@ async def test_a_transfer_hands_the_caller_to_a_second_phone(
         await gateway.wait_for_session(room, lambda r: r["status"] == "active", 20, "answer")
 
         target = f"sip:{human.number}@{human.address}"
-        status, body, _ = await gateway.post(f"/v1/sessions/{room}/transfer", {"to": target})
-        assert status == 200, body
+        moved = await asyncio.to_thread(
+            voicegw, stack, "--json", "sessions", "transfer", room, "--to", target
+        )
+        assert moved.returncode == 0, moved.stderr
+        body = json.loads(moved.stdout)
         assert body["status"] == "ended" and body["endReason"] == "transferred", body
         # The caller's phone followed LiveKit's REFER and now talks to the human's phone.
         incoming = await human.wait_for("CALL_ESTABLISHED", 15)
@@ -74,7 +78,7 @@ async def test_a_caller_who_asks_for_a_person_is_escalated_with_a_signed_webhook
 ) -> None:
     # The support agent has no escalation.transferTo (and no background audio to mix).
     number = await add_number(gateway, agentId="support")
-    ask = telephone_wav(tmp_path, "can I speak to an operator", lead=10.0, tail=80.0)
+    ask = telephone_wav(tmp_path, "I want an operator", lead=10.0, tail=80.0)
     async with phone(play=ask) as caller:
         await caller.dial(f"sip:{number['number']}@{sip_address(stack)}")
         await caller.wait_for("CALL_ESTABLISHED", 45)
@@ -102,3 +106,37 @@ async def test_a_caller_who_asks_for_a_person_is_escalated_with_a_signed_webhook
     lines = [(s["speaker"], s["text"]) for s in data["transcript"]]
     assert any(who == "user" and "operator" in text.lower() for who, text in lines), lines
     assert ("agent", "Of course. I am passing you to a colleague now.") in lines, lines
+
+
+async def test_a_web_session_that_asks_for_a_person_is_escalated_too(
+    gateway: Gateway, webhook_receiver: WebhookReceiver, tmp_path: Path
+) -> None:
+    from devstack.voice_client import VoiceClient
+
+    raw, wav = tmp_path / "raw.wav", tmp_path / "ask.wav"
+    subprocess.run(
+        ["espeak-ng", "-v", "en-us", "-s", "150", "-w", str(raw), "I want an operator"],
+        check=True,
+    )
+    subprocess.run(["sox", str(raw), "-r", "48000", "-c", "1", str(wav)], check=True)
+    session = await gateway.start(agentId="support")
+    client = VoiceClient()
+    try:
+        await client.join(session["livekitUrl"], session["userToken"])
+        agent = await client.wait_for_agent(60)
+        await client.wait_for(lambda: client.captions_of(agent), 60, "the greeting")
+        await client.speak_wav(wav)
+        ended = await gateway.wait_for_session(
+            session["roomName"], lambda r: r["status"] == "ended", 90, "the escalation"
+        )
+    finally:
+        await client.leave()
+    assert ended["endReason"] == "escalated", ended
+    deadline = asyncio.get_running_loop().time() + 20
+    while not escalations(webhook_receiver, session["sessionId"]):
+        assert asyncio.get_running_loop().time() < deadline, "no session.escalated webhook"
+        await asyncio.sleep(0.2)
+    [(_, body)] = escalations(webhook_receiver, session["sessionId"])
+    data = json.loads(body)["data"]
+    assert data["channel"] == "web" and data["phone"] is None
+    assert any(s["speaker"] == "user" for s in data["transcript"]), data["transcript"]

@@ -4,12 +4,14 @@ it becomes an active session and the phone hears the greeting; unanswered it end
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import pytest
 
 from devstack.sip_phone import Baresip, loud_spans
-from tests.e2e.conftest import Gateway
+from devstack.stack import Stack
+from tests.e2e.conftest import Gateway, voicegw
 from tests.e2e.phones import fresh_number, phone, wait_for_agent_line
 
 pytestmark = [pytest.mark.e2e, pytest.mark.one_store]
@@ -74,10 +76,15 @@ async def test_a_call_nobody_answers_ends_no_answer(gateway: Gateway) -> None:
         assert ended["startedAt"] is None
 
 
-async def test_a_call_the_phone_rejects_ends_busy(gateway: Gateway) -> None:
+async def test_a_call_the_phone_rejects_ends_busy(gateway: Gateway, stack: Stack) -> None:
     async with phone() as callee:
         trunk = await trunk_to(gateway, callee, fresh_number())
-        session = await call(gateway, trunk, callee.number)
+        placed = await asyncio.to_thread(
+            voicegw, stack, "--json", "calls", "start", "--agent", "demo", "--to", callee.number,
+            "--trunk", trunk["id"],
+        )  # fmt: skip
+        assert placed.returncode == 0, placed.stderr
+        session = json.loads(placed.stdout)
         await callee.wait_for("CALL_INCOMING", 30)
         await callee.hangup()  # baresip declines a ringing call with 486 Busy Here
         ended = await gateway.wait_for_session(
