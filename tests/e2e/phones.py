@@ -61,32 +61,24 @@ async def phone_session(
         await asyncio.sleep(0.2)
 
 
-def telephone_wav(directory: Path, text: str, *, lead: float, tail: float = 40.0) -> Path:
-    """espeak-ng speech as a phone sends it: 8 kHz mono, after `lead` seconds of silence (the
-    greeting plays first), with silence after it: baresip hangs up when its file ends."""
-    raw, out = (
-        directory / f"{secrets.token_hex(4)}-raw.wav",
-        directory / f"{secrets.token_hex(4)}.wav",
-    )
+def spoken_wav(
+    directory: Path, text: str, *, rate: int = 48000, lead: float = 0.0, tail: float = 0.0
+) -> Path:
+    """espeak-ng speech as a mono 16-bit WAV at `rate`, with silence before and after."""
+    raw = directory / f"{secrets.token_hex(4)}-raw.wav"
+    out = directory / f"{secrets.token_hex(4)}.wav"
     subprocess.run(["espeak-ng", "-v", "en-us", "-s", "150", "-w", str(raw), text], check=True)
     subprocess.run(
-        [
-            "sox",
-            str(raw),
-            "-r",
-            "8000",
-            "-c",
-            "1",
-            "-b",
-            "16",
-            str(out),
-            "pad",
-            str(lead),
-            str(tail),
-        ],
+        ["sox", str(raw), "-r", str(rate), "-c", "1", "-b", "16", str(out), "pad", str(lead), str(tail)],
         check=True,
-    )
+    )  # fmt: skip
     return out
+
+
+def telephone_wav(directory: Path, text: str, *, lead: float, tail: float = 40.0) -> Path:
+    """Speech as a phone sends it: 8 kHz, after `lead` seconds of silence (the greeting plays
+    first), with silence after it: baresip hangs up when its file ends."""
+    return spoken_wav(directory, text, rate=8000, lead=lead, tail=tail)
 
 
 async def wait_for_agent_line(

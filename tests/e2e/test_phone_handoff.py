@@ -7,7 +7,6 @@ import asyncio
 import hashlib
 import hmac
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -19,6 +18,7 @@ from tests.e2e.phones import (
     phone,
     phone_session,
     sip_address,
+    spoken_wav,
     telephone_wav,
 )
 
@@ -113,12 +113,7 @@ async def test_a_web_session_that_asks_for_a_person_is_escalated_too(
 ) -> None:
     from devstack.voice_client import VoiceClient
 
-    raw, wav = tmp_path / "raw.wav", tmp_path / "ask.wav"
-    subprocess.run(
-        ["espeak-ng", "-v", "en-us", "-s", "150", "-w", str(raw), "I want an operator"],
-        check=True,
-    )
-    subprocess.run(["sox", str(raw), "-r", "48000", "-c", "1", str(wav)], check=True)
+    wav = spoken_wav(tmp_path, "I want an operator")
     session = await gateway.start(agentId="support")
     client = VoiceClient()
     try:

@@ -31,6 +31,10 @@ class PhoneNumberStore:
         auth_password_encrypted: str | None,
         api_key_id: str | None,
     ) -> PhoneNumberRecord:
+        # Checked first: the store turns driver errors (a unique violation too) into
+        # StoreUnavailable; the unique index still decides a race between two replicas.
+        if await self.by_number(number) is not None:
+            raise NumberTaken()
         try:
             async with self._db.connect() as conn:
                 await conn.execute(
