@@ -68,10 +68,8 @@ def spoken_wav(
     raw = directory / f"{secrets.token_hex(4)}-raw.wav"
     out = directory / f"{secrets.token_hex(4)}.wav"
     subprocess.run(["espeak-ng", "-v", "en-us", "-s", "150", "-w", str(raw), text], check=True)
-    subprocess.run(
-        ["sox", str(raw), "-r", str(rate), "-c", "1", "-b", "16", str(out), "pad", str(lead), str(tail)],
-        check=True,
-    )  # fmt: skip
+    shape = ["-r", str(rate), "-c", "1", "-b", "16"]
+    subprocess.run(["sox", str(raw), *shape, str(out), "pad", str(lead), str(tail)], check=True)
     return out
 
 
