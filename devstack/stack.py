@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from devstack.livekit_server import LiveKitServer
-from devstack.ports import free_port
+from devstack.ports import free_port, free_tcp_udp_port
 from devstack.redis_server import RedisServer
 from devstack.sip_server import SipServer
 
@@ -60,6 +60,7 @@ class Stack:
     extra_worker_env: dict[str, str] = field(default_factory=dict)
     # Phone calls: Redis shared by LiveKit and its SIP service, and the SIP service itself.
     phone: bool = True
+    sip_port: int | None = None  # None: a free one
     livekit: LiveKitServer = field(init=False)
     redis: RedisServer | None = field(init=False, default=None)
     sip: SipServer | None = field(init=False, default=None)
@@ -82,6 +83,7 @@ class Stack:
                 ws_url=self.livekit.url,
                 redis_address=self.redis.address,
                 log_path=self.log_dir / "sip.log",
+                port=self.sip_port or free_tcp_udp_port(),
             )
         if self.database_url is None:
             self.database_url = f"sqlite+aiosqlite:///{self.log_dir / 'voicegw.db'}"
