@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from devstack.livekit_server import stop_process
 from devstack.ports import free_port
 
 
@@ -69,15 +70,7 @@ class RedisServer:
             return False
 
     def _stop_process(self) -> None:
-        if self._proc is None:
-            return
-        if self._proc.poll() is None:
-            self._proc.terminate()
-            try:
-                self._proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait(5)
+        stop_process(self._proc)
         self._proc = None
 
     def stop(self) -> None:

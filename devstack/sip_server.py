@@ -7,7 +7,6 @@ use_external_ip), or it announces the machine's first non-loopback address in it
 
 from __future__ import annotations
 
-import os
 import secrets
 import shutil
 import socket
@@ -19,24 +18,14 @@ from pathlib import Path
 
 import yaml
 
-from devstack.livekit_server import REPO
+from devstack.livekit_server import stop_process, tool_binary
 from devstack.ports import free_port, free_tcp_udp_port
 
 RTP_PORTS = 200
 
 
 def livekit_sip_binary() -> str:
-    """LIVEKIT_SIP_BIN wins; else the binary scripts/setup.sh built; else one on PATH."""
-    explicit = os.environ.get("LIVEKIT_SIP_BIN")
-    if explicit:
-        return explicit
-    recorded = REPO / ".venv" / "livekit-sip-path"
-    if recorded.exists():
-        return recorded.read_text().strip()
-    found = shutil.which("livekit-sip")
-    if found:
-        return found
-    raise FileNotFoundError("livekit-sip not found: run `make setup` or set LIVEKIT_SIP_BIN")
+    return tool_binary("livekit-sip", "LIVEKIT_SIP_BIN")
 
 
 def sip_service_config(
@@ -144,13 +133,7 @@ class SipServer:
         return self._proc.pid if self._proc is not None else None
 
     def stop(self) -> None:
-        if self._proc is not None and self._proc.poll() is None:
-            self._proc.terminate()
-            try:
-                self._proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait(5)
+        stop_process(self._proc)
         self._proc = None
         if self._dir is not None:
             shutil.rmtree(self._dir, ignore_errors=True)

@@ -29,17 +29,21 @@ class LiveRoom:
     metadata: str
 
 
+def livekit_api(settings: GatewaySettings, http: aiohttp.ClientSession) -> api.LiveKitAPI:
+    # failover=False: region discovery is a LiveKit Cloud feature and must never leave loopback.
+    return api.LiveKitAPI(
+        settings.livekit_http_url,
+        settings.livekit_api_key,
+        settings.livekit_api_secret.get_secret_value(),
+        session=http,
+        failover=False,
+    )
+
+
 class LiveKitRooms:
     def __init__(self, settings: GatewaySettings, http: aiohttp.ClientSession) -> None:
         self._settings = settings
-        # failover=False: region discovery is a LiveKit Cloud feature and must never leave loopback.
-        self._api = api.LiveKitAPI(
-            settings.livekit_http_url,
-            settings.livekit_api_key,
-            settings.livekit_api_secret.get_secret_value(),
-            session=http,
-            failover=False,
-        )
+        self._api = livekit_api(settings, http)
         self._timeout = aiohttp.ClientTimeout(total=settings.livekit_timeout_seconds)
 
     async def create_room(

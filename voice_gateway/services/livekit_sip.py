@@ -15,7 +15,7 @@ from livekit.protocol import sip as sip_proto
 
 from voice_gateway.config import GatewaySettings
 from voice_gateway.errors import LiveKitUnavailable
-from voice_gateway.services.livekit import NotFoundInLiveKit, call_livekit
+from voice_gateway.services.livekit import NotFoundInLiveKit, call_livekit, livekit_api
 from voice_gateway.store.models import EndReason
 
 T = TypeVar("T")
@@ -71,13 +71,7 @@ class OutboundTrunkSpec:
 class LiveKitSip:
     def __init__(self, settings: GatewaySettings, http: aiohttp.ClientSession) -> None:
         self._settings = settings
-        self._api = api.LiveKitAPI(
-            settings.livekit_http_url,
-            settings.livekit_api_key,
-            settings.livekit_api_secret.get_secret_value(),
-            session=http,
-            failover=False,
-        )
+        self._api = livekit_api(settings, http)
 
     async def create_inbound_trunk(self, spec: InboundTrunkSpec) -> str:
         trunk = api.SIPInboundTrunkInfo(
