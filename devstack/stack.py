@@ -149,6 +149,19 @@ class Stack:
             time.sleep(0.1)
         return worker
 
+    def restart_livekit(self, *, empty_redis: bool = False) -> None:
+        """LiveKit and its SIP service go down and come back on the same ports (with an empty
+        Redis if asked): what an outage of the LiveKit tier looks like to the gateway and the
+        worker, which reconnect by themselves."""
+        if self.sip is not None:
+            self.sip.stop()
+        self.livekit.stop()
+        if self.redis is not None and empty_redis:
+            self.redis.restart()
+        self.livekit.start()
+        if self.sip is not None:
+            self.sip.start()
+
     def stop_gateway(self) -> None:
         if self.gateway is not None:
             self.gateway.stop()

@@ -89,6 +89,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
+    # A test that restarts part of the shared stack runs after every other test on that stack.
+    for item in [i for i in items if i.get_closest_marker("disruptive")]:
+        param = _stack_param(item)
+        last = max(i for i, other in enumerate(items) if _stack_param(other) == param)
+        items.remove(item)
+        items.insert(last, item)
+
+
+def _stack_param(item: pytest.Item) -> object:
+    callspec = getattr(item, "callspec", None)
+    return callspec.params.get("stack") if callspec is not None else None
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])

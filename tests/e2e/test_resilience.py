@@ -20,7 +20,7 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture
 def stack_without_livekit(tmp_path: Path) -> Iterator[Stack]:
     """A gateway whose LiveKit was started and then stopped, as in an outage."""
-    s = Stack(api_key=f"vgw_sk_{secrets.token_urlsafe(32)}", log_dir=tmp_path)
+    s = Stack(api_key=f"vgw_sk_{secrets.token_urlsafe(32)}", log_dir=tmp_path, phone=False)
     s.livekit.start()
     s.start_gateway()
     s.livekit.stop()

@@ -14,10 +14,11 @@ from aiohttp import web
 from pydantic import Field
 
 from voice_common.agent_config import TRANSFER_TARGET
-from voice_gateway.errors import InvalidRequest, PayloadTooLarge
+from voice_gateway.errors import InvalidRequest, PayloadTooLarge, WrongKeyType
 from voice_gateway.requests import authenticate, read_body
 from voice_gateway.schemas import SessionView, _In, _Out
 from voice_gateway.services.calls import NewCall, NewTrunk
+from voice_gateway.services.keys import Principal
 from voice_gateway.services.phone_lines import NewNumber
 from voice_gateway.services.sessions import MAX_AGENT_CONFIG_BYTES
 from voice_gateway.state import CALLS, HANDOFF, PHONE_LINES, SESSIONS
@@ -192,6 +193,7 @@ async def place_call(request: web.Request) -> web.Response:
     """Answers at once with the session `ringing`; follow it with GET /v1/sessions/{roomName}
     or the session.started / session.ended webhooks."""
     principal = await authenticate(request, "sessions:write")
+    _no_browser(principal)
     await request.app[SESSIONS].check_rate(principal)
     body = await read_body(request, CallRequest)
     if body.agent_config is not None:
@@ -219,11 +221,19 @@ async def place_call(request: web.Request) -> web.Response:
 @routes.post("/v1/sessions/{room}/transfer")
 async def transfer(request: web.Request) -> web.Response:
     principal = await authenticate(request, "sessions:write")
+    _no_browser(principal)
     body = await read_body(request, TransferRequest)
     record = await request.app[HANDOFF].transfer(
         request.match_info["room"], body.to, actor=principal
     )
     return web.json_response(SessionView.of(record, detail=True).dump())
+
+
+def _no_browser(principal: Principal) -> None:
+    """A publishable key ships in web pages: it must never dial phones (toll fraud) or move
+    calls, even though it may start web sessions."""
+    if principal.publishable:
+        raise WrongKeyType("phone calls need a secret key")
 
 
 def _check_number(field: str, value: str) -> None:
