@@ -22,7 +22,6 @@ from voice_gateway.services.keys import Principal
 from voice_gateway.services.phone_lines import NewNumber
 from voice_gateway.services.sessions import MAX_AGENT_CONFIG_BYTES
 from voice_gateway.state import CALLS, HANDOFF, PHONE_LINES, SESSIONS
-from voice_gateway.store.models import OutboundTrunkRecord, PhoneNumberRecord
 
 routes = web.RouteTableDef()
 
@@ -55,6 +54,13 @@ class CreateNumberRequest(_In):
         )
 
 
+def public(view: type[NumberView | TrunkView], record: Any) -> dict[str, Any]:
+    """The record's same-named fields; of the sealed password only whether there is one."""
+    data = {name: getattr(record, name) for name in view.model_fields if name != "has_auth"}
+    data["has_auth"] = record.auth_password_encrypted is not None
+    return view.model_validate(data).model_dump(by_alias=True, mode="json")
+
+
 class NumberView(_Out):
     id: str
     number: str
@@ -63,18 +69,6 @@ class NumberView(_Out):
     auth_username: str | None
     has_auth: bool
     created_at: datetime
-
-    @classmethod
-    def of(cls, r: PhoneNumberRecord) -> dict[str, Any]:
-        return cls(
-            id=r.id,
-            number=r.number,
-            agent_id=r.agent_id,
-            allowed_addresses=list(r.allowed_addresses),
-            auth_username=r.auth_username,
-            has_auth=r.auth_password_encrypted is not None,
-            created_at=r.created_at,
-        ).model_dump(by_alias=True, mode="json")
 
 
 class CreateTrunkRequest(_In):
@@ -107,19 +101,6 @@ class TrunkView(_Out):
     has_auth: bool
     created_at: datetime
 
-    @classmethod
-    def of(cls, r: OutboundTrunkRecord) -> dict[str, Any]:
-        return cls(
-            id=r.id,
-            name=r.name,
-            address=r.address,
-            transport=r.transport,
-            numbers=list(r.numbers),
-            auth_username=r.auth_username,
-            has_auth=r.auth_password_encrypted is not None,
-            created_at=r.created_at,
-        ).model_dump(by_alias=True, mode="json")
-
 
 class CallRequest(_In):
     agent_id: str = Field(min_length=1, max_length=64)
@@ -138,7 +119,7 @@ async def create_number(request: web.Request) -> web.Response:
     actor = await authenticate(request, SCOPE)
     body = await read_body(request, CreateNumberRequest)
     record = await request.app[PHONE_LINES].create(body.spec(), actor=actor)
-    return web.json_response(NumberView.of(record), status=web.HTTPCreated.status_code)
+    return web.json_response(public(NumberView, record), status=web.HTTPCreated.status_code)
 
 
 @routes.get("/v1/phone-numbers")
@@ -146,7 +127,7 @@ async def list_numbers(request: web.Request) -> web.Response:
     await authenticate(request, SCOPE)
     records = await request.app[PHONE_LINES].list()
     return web.json_response(
-        {"data": [NumberView.of(r) for r in records], "meta": {"count": len(records)}}
+        {"data": [public(NumberView, r) for r in records], "meta": {"count": len(records)}}
     )
 
 
@@ -154,14 +135,14 @@ async def list_numbers(request: web.Request) -> web.Response:
 async def show_number(request: web.Request) -> web.Response:
     await authenticate(request, SCOPE)
     record = await request.app[PHONE_LINES].get(request.match_info["number_id"])
-    return web.json_response(NumberView.of(record))
+    return web.json_response(public(NumberView, record))
 
 
 @routes.delete("/v1/phone-numbers/{number_id}")
 async def delete_number(request: web.Request) -> web.Response:
     await authenticate(request, SCOPE)
     record = await request.app[PHONE_LINES].delete(request.match_info["number_id"])
-    return web.json_response({**NumberView.of(record), "deleted": True})
+    return web.json_response({**public(NumberView, record), "deleted": True})
 
 
 @routes.post("/v1/outbound-trunks")
@@ -169,7 +150,7 @@ async def create_trunk(request: web.Request) -> web.Response:
     await authenticate(request, SCOPE)
     body = await read_body(request, CreateTrunkRequest)
     record = await request.app[CALLS].create_trunk(body.spec())
-    return web.json_response(TrunkView.of(record), status=web.HTTPCreated.status_code)
+    return web.json_response(public(TrunkView, record), status=web.HTTPCreated.status_code)
 
 
 @routes.get("/v1/outbound-trunks")
@@ -177,7 +158,7 @@ async def list_trunks(request: web.Request) -> web.Response:
     await authenticate(request, SCOPE)
     records = await request.app[CALLS].list_trunks()
     return web.json_response(
-        {"data": [TrunkView.of(r) for r in records], "meta": {"count": len(records)}}
+        {"data": [public(TrunkView, r) for r in records], "meta": {"count": len(records)}}
     )
 
 
@@ -185,7 +166,7 @@ async def list_trunks(request: web.Request) -> web.Response:
 async def delete_trunk(request: web.Request) -> web.Response:
     await authenticate(request, SCOPE)
     record = await request.app[CALLS].delete_trunk(request.match_info["trunk_id"])
-    return web.json_response({**TrunkView.of(record), "deleted": True})
+    return web.json_response({**public(TrunkView, record), "deleted": True})
 
 
 @routes.post("/v1/calls")
