@@ -46,7 +46,7 @@ async def audit(gateway: Gateway, **query: str) -> list[dict[str, Any]]:
 
 
 async def live_rooms(gateway: Gateway) -> set[str]:
-    status, page = await gateway.get("/v1/sessions?status=starting,active&limit=200")
+    status, page = await gateway.get("/v1/sessions?status=starting,ringing,active&limit=200")
     assert status == 200, page
     return {s["roomName"] for s in page["data"]}
 
