@@ -91,6 +91,7 @@ class SipDestinations:
             return
         if not target.lower().startswith("sip:"):
             raise InvalidRequest("to: a transfer target is a sip: or tel: URI")
+        _no_rerouting(target)
         self._check_host(host_of_sip_uri(target), "to")
 
     def _check_host(self, host: str, field: str) -> None:
@@ -99,6 +100,18 @@ class SipDestinations:
                 f"{field}: {host} is not an allowed SIP destination "
                 "(the gateway's VOICEGW_SIP_ALLOWED_DESTINATIONS)"
             )
+
+
+def _no_rerouting(uri: str) -> None:
+    """A SIP URI can send a request somewhere other than its host: a `maddr` parameter, or
+    headers (`?Route=...`) the transferee copies into its INVITE. Neither is checked against the
+    allow-list, so neither is accepted."""
+    after_host = uri.rsplit("@", 1)[-1]
+    if "?" in after_host:
+        raise InvalidRequest("to: a transfer target may not carry SIP headers (`?...`)")
+    params = after_host.split(";")[1:]
+    if any(p.split("=", 1)[0].strip().lower() == "maddr" for p in params):
+        raise InvalidRequest("to: a transfer target may not carry a maddr parameter")
 
 
 def _name_matches(pattern: str, host: str) -> bool:
