@@ -199,6 +199,11 @@ class Gateway:
         async with self.http.get(self.stack.gateway_url + path, headers=headers) as resp:
             return resp.status, await resp.json(content_type=None)
 
+    async def delete(self, path: str) -> tuple[int, Any]:
+        headers = {"x-api-key": self.stack.api_key}
+        async with self.http.delete(self.stack.gateway_url + path, headers=headers) as resp:
+            return resp.status, await resp.json(content_type=None)
+
     async def session(self, room_name: str) -> dict[str, Any]:
         status, payload = await self.get(f"/v1/sessions/{room_name}")
         assert status == 200, payload
