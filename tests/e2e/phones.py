@@ -79,6 +79,17 @@ def telephone_wav(directory: Path, text: str, *, lead: float, tail: float = 40.0
     return spoken_wav(directory, text, rate=8000, lead=lead, tail=tail)
 
 
+def telephone_turns(
+    directory: Path, texts: list[str], *, lead: float, gap: float, tail: float
+) -> Path:
+    """A caller who says one thing, waits `gap` seconds (for the agent's answer), then says the
+    next, as `telephone_wav` makes each."""
+    parts = [str(telephone_wav(directory, text, lead=0.0, tail=gap)) for text in texts]
+    out = directory / f"{secrets.token_hex(4)}-turns.wav"
+    subprocess.run(["sox", *parts, str(out), "pad", str(lead), str(tail)], check=True)
+    return out
+
+
 async def wait_for_agent_line(
     gateway: Gateway, room: str, within: float = 45
 ) -> list[dict[str, Any]]:

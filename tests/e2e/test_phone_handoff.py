@@ -19,7 +19,7 @@ from tests.e2e.phones import (
     phone_session,
     sip_address,
     spoken_wav,
-    telephone_wav,
+    telephone_turns,
 )
 
 pytestmark = [pytest.mark.e2e, pytest.mark.one_store]
@@ -83,9 +83,17 @@ async def test_a_caller_who_asks_for_a_person_is_escalated_with_a_signed_webhook
 ) -> None:
     # The support agent has no escalation.transferTo (and no background audio to mix).
     number = await add_number(gateway, agentId="support")
-    # Under a loaded machine the worker's VAD ran 30 s behind the call and its TTS took 16 s for
-    # a 2 s line: the phone keeps talking (silence) long enough for that, and the wait is long.
-    ask = telephone_wav(tmp_path, "I want an operator", lead=10.0, tail=ESCALATION_S)
+    # A caller who is not understood says it another way, as people do: at 8 kHz on a loaded
+    # machine the recognizer once heard "I want an operator" as "what are the reader". The
+    # worker's VAD also ran 30 s behind the call and its TTS took 16 s for a 2 s line there: the
+    # phone keeps talking (silence) long enough for that, and the wait is long.
+    ask = telephone_turns(
+        tmp_path,
+        ["I want an operator", "Can I talk to a person please"],
+        lead=10.0,
+        gap=20.0,
+        tail=ESCALATION_S,
+    )
     async with phone(play=ask) as caller:
         await caller.dial(f"sip:{number['number']}@{sip_address(stack)}")
         await caller.wait_for("CALL_ESTABLISHED", 45)
@@ -111,7 +119,10 @@ async def test_a_caller_who_asks_for_a_person_is_escalated_with_a_signed_webhook
     data = json.loads(body)["data"]
     assert data["channel"] == "phone" and data["phone"]["callerNumber"] == caller.number
     lines = [(s["speaker"], s["text"]) for s in data["transcript"]]
-    assert any(who == "user" and "operator" in text.lower() for who, text in lines), lines
+    asked = ("operator", "person")
+    assert any(who == "user" and any(w in text.lower() for w in asked) for who, text in lines), (
+        lines
+    )
     assert ("agent", "Of course. I am passing you to a colleague now.") in lines, lines
 
 
