@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import shutil
+import socket
 import subprocess
 import tempfile
 import time
@@ -27,13 +28,27 @@ from devstack.processes import die_with_parent
 MODULES = "/usr/lib/baresip/modules"
 
 
+def free_sip_port() -> int:
+    """A port for baresip's UDP and TCP listeners whose next port is free for TCP too: baresip
+    also binds SIP/TLS on sip_listen's port + 1, and fails to start when that one is taken."""
+    for _ in range(50):
+        port = free_tcp_udp_port()
+        try:
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+                s.bind(("127.0.0.1", port + 1))
+            return port
+        except OSError:
+            continue
+    raise RuntimeError("no free SIP port pair on 127.0.0.1")
+
+
 @dataclass
 class Baresip:
     number: str
     play: Path | None = None
     auto_answer: bool = False
     auth: tuple[str, str] | None = None
-    sip_port: int = field(default_factory=free_tcp_udp_port)
+    sip_port: int = field(default_factory=free_sip_port)
     ctrl_port: int = field(default_factory=free_port)
     workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="voicegw-phone-")))
     events: list[dict[str, Any]] = field(default_factory=list)
