@@ -1,9 +1,10 @@
 """Audit entries as the services make them; the request id comes from the log context.
 
-Key changes are audited in the same transaction as the change (store/keys.py), and so are session
-starts (store/sessions.py, SessionStore.open) and failed starts. Other session ends are audited
-after the fact and best-effort: the session row already tells the truth, and a missing audit row
-must not turn an ended session into an error for the caller.
+Key changes are audited in the same transaction as the change (store/keys.py), and so are web
+session starts and failed starts (store/sessions.py, SessionStore.open and fail_start). Other
+session ends, answered calls and the phone API's changes are audited after the fact and
+best-effort: the rows already tell the truth, and a missing audit row must not turn a done change
+into an error for the caller.
 """
 
 from __future__ import annotations
@@ -13,7 +14,13 @@ from typing import Any
 import structlog
 
 from voice_gateway.errors import StoreUnavailable
-from voice_gateway.store.audit import SESSION_ENDED, SESSION_STARTED, AuditEntry, AuditStore
+from voice_gateway.store.audit import (
+    SESSION_ENDED,
+    SESSION_STARTED,
+    AuditEntry,
+    AuditEvent,
+    AuditStore,
+)
 from voice_gateway.store.models import SessionRecord
 
 log = structlog.get_logger("voice_gateway.audit")
@@ -39,14 +46,36 @@ def audit_entry(
 
 
 class SessionAudit:
+    """Sessions' starts and ends, and what the phone API changes (numbers, trunks, calls placed,
+    transfers): best-effort, after the change."""
+
     def __init__(self, store: AuditStore) -> None:
         self._store = store
+
+    async def record(
+        self,
+        event: AuditEvent,
+        *,
+        actor_key_id: str | None,
+        key_id: str | None = None,
+        session_id: str | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        await self._write(
+            audit_entry(
+                event,
+                key_id=key_id,
+                actor_key_id=actor_key_id,
+                session_id=session_id,
+                details=details,
+            )
+        )
 
     @staticmethod
     def started_entry(
         *, key_id: str | None, session_id: str, agent_id: str, room_name: str
     ) -> AuditEntry:
-        """Written in the start's own transaction (SessionStore.open), so it is never missing."""
+        """For a start's own transaction (SessionStore.open), so it is never missing."""
         return audit_entry(
             SESSION_STARTED,
             key_id=key_id,
@@ -73,6 +102,17 @@ class SessionAudit:
                 "status": status or record.status.value,
                 "endReason": reason or record.end_reason,
             },
+        )
+
+    async def started(self, record: SessionRecord) -> None:
+        """A phone session's start, once its call is answered (web starts are in open's)."""
+        await self._write(
+            self.started_entry(
+                key_id=record.api_key_id,
+                session_id=record.id,
+                agent_id=record.agent_id,
+                room_name=record.room_name,
+            )
         )
 
     async def ended(self, record: SessionRecord, *, actor_key_id: str | None = None) -> None:
