@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr
@@ -41,4 +42,6 @@ class WorkerSettings(BaseSettings):
     # agent answers. Their sum is the floor of the agent's answer time.
     vad_min_silence_seconds: float = Field(default=0.35, ge=0.1, le=3)
     endpointing_min_delay: float = Field(default=0.3, ge=0.05, le=5)
+    # Agent language models for the offline recognizer, built once per FAQ and kept here.
+    asr_cache_dir: Path = Path.home() / ".cache" / "voicegw" / "pocketsphinx"
     log_level: str = "INFO"
