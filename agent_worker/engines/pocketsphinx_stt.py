@@ -219,6 +219,9 @@ class PocketSphinxSTT(stt.STT[Never]):
             await asyncio.to_thread(self._engine.close)
 
 
+_INPUT_ENDED: Event = {"type": "input ended"}
+
+
 class _EventQueue:
     """Carries engine events from its reader thread onto this event loop."""
 
@@ -227,8 +230,13 @@ class _EventQueue:
         self._queue: asyncio.Queue[Event] = asyncio.Queue()
 
     def sink(self, event: Event) -> None:
+        """Thread-safe: the engine's reader thread calls it."""
         with contextlib.suppress(RuntimeError):  # the loop closed: nobody is listening
             self._loop.call_soon_threadsafe(self._queue.put_nowait, event)
+
+    def put(self, event: Event) -> None:
+        """From this loop."""
+        self._queue.put_nowait(event)
 
     async def get(self, within: float | None, owner: PocketSphinxSTT) -> Event:
         """The next event; a closed child or a missed deadline becomes an APIError."""
@@ -259,33 +267,28 @@ class PocketSphinxStream(stt.RecognizeStream):
         speaking = False
 
         async def forward() -> None:
-            async for item in self._input_ch:
-                if isinstance(item, self._FlushSentinel):
-                    stream.audio(converter.flush())
-                    flushes.append(time.perf_counter())
-                    stream.flush()
-                else:
-                    stream.audio(converter.push(item))
+            try:
+                async for item in self._input_ch:
+                    if isinstance(item, self._FlushSentinel):
+                        stream.audio(converter.flush())
+                        flushes.append(time.perf_counter())
+                        stream.flush()
+                    else:
+                        stream.audio(converter.push(item))
+            finally:
+                events.put(_INPUT_ENDED)
 
         sender = asyncio.create_task(forward(), name="pocketsphinx-forward")
         try:
-            while True:
-                timeout = None
-                if flushes:
-                    timeout = self._sphinx.final_budget(0, self._conn_options)
-                if sender.done() and not flushes:
-                    sender.result()  # raises what forward() raised
-                    return  # input ended and every flush was answered
-                getter = asyncio.ensure_future(events.get(timeout, self._sphinx))
-                await asyncio.wait({getter, sender}, return_when=asyncio.FIRST_COMPLETED)
-                if not getter.done():
-                    getter.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await getter
-                    continue
-                event = getter.result()
+            input_ended = False
+            while not input_ended or flushes:  # every flush is answered before the end
+                within = self._sphinx.final_budget(0, self._conn_options) if flushes else None
+                event = await events.get(within, self._sphinx)
                 kind = event["type"]
-                if kind == "speech":
+                if kind == _INPUT_ENDED["type"]:
+                    input_ended = True
+                    await sender  # raises what forward() raised
+                elif kind == "speech":
                     speaking = True
                     self._send(stt.SpeechEventType.START_OF_SPEECH)
                 elif kind == "interim":

@@ -59,6 +59,10 @@ class ResponderLLM(llm.LLM[Never]):
         text = last_user_text(chat_ctx)
         if text is None:
             return self._fallback
+        return self.answer_text(text)
+
+    def answer_text(self, text: str) -> str:
+        """The answer to one question, outside any chat (the spoken-set measurements)."""
         return self._matcher.answer(text, self._fallback)
 
     def chat(

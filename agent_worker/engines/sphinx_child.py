@@ -36,13 +36,15 @@ from agent_worker.engines.sphinx_protocol import HEADER, SAMPLE_RATE, Op
 
 # Capped active HMMs and words per frame and a phone-loop lookahead: about half the decode time
 # of the defaults with the same words on our test sentences. (Narrower beams were as fast but
-# turned "hello world" into "oh weird old".)
+# turned "hello world" into "oh weird old".) No second "flat" pass: it searches the whole
+# utterance again after its end, which is the wait streaming is here to remove.
 DECODER_OPTIONS: dict[str, Any] = {
     "samprate": SAMPLE_RATE,
     "loglevel": "ERROR",
     "maxhmmpf": 3000,
     "maxwpf": 5,
     "pl_window": 10,
+    "fwdflat": False,
 }
 MAX_DECODERS = 4
 """Streams speaking at the same moment beyond this wait for a decoder (and lose streaming)."""

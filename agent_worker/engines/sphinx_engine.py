@@ -119,6 +119,12 @@ class SphinxEngine:
         return child is not None and child.ready and child.alive
 
     @property
+    def pid(self) -> int | None:
+        """The current child's process id (the tests stop and kill it)."""
+        child = self._child
+        return child.proc.pid if child is not None and child.alive else None
+
+    @property
     def load_error(self) -> str | None:
         """Why the last child could not load the model, if it could not."""
         return self._load_error
