@@ -66,11 +66,13 @@ async def hear_all(
     cache_dir: Path,
     *,
     decoders: int = 2,
+    adapt: bool = True,
 ) -> list[Heard]:
-    """Decodes on `decoders` engines (child processes) at once, as fast as they go."""
+    """Decodes on `decoders` engines (child processes) at once, as fast as they go; with
+    `adapt` off, on the general English model alone (what the agent model is measured against)."""
     responder = ResponderLLM(config.faq, config.fallback)
     answers = {item.answer: i for i, item in enumerate(config.faq)}
-    phrases = recognition_phrases(config)
+    phrases = recognition_phrases(config) if adapt else []
     engines = [SphinxEngine(cache_dir) for _ in range(max(1, decoders))]
     todo: asyncio.Queue[int] = asyncio.Queue()
     for i in range(len(questions)):
@@ -93,6 +95,13 @@ async def hear_all(
         for engine in engines:
             await asyncio.to_thread(engine.close)
     return [h for h in results if h is not None]
+
+
+def read_exactly(questions: Sequence[SpokenQuestion], config: AgentConfig) -> list[Heard]:
+    """The responder given the words as written: the ceiling a perfect recognizer would reach."""
+    responder = ResponderLLM(config.faq, config.fallback)
+    answers = {item.answer: i for i, item in enumerate(config.faq)}
+    return [Heard(q, q.text, answers.get(responder.answer_text(q.text))) for q in questions]
 
 
 async def transcribe(recognizer: PocketSphinxSTT, audio: np.ndarray, rate: int) -> str:

@@ -265,6 +265,7 @@ class PocketSphinxStream(stt.RecognizeStream):
         flushes: list[float] = []
         converter = PcmConverter()
         speaking = False
+        unanswered = [0.0]  # seconds of audio sent since the last final: the child's backlog
 
         async def forward() -> None:
             try:
@@ -274,7 +275,9 @@ class PocketSphinxStream(stt.RecognizeStream):
                         flushes.append(time.perf_counter())
                         stream.flush()
                     else:
-                        stream.audio(converter.push(item))
+                        pcm = converter.push(item)
+                        unanswered[0] += len(pcm) / (2 * MODEL_SAMPLE_RATE)
+                        stream.audio(pcm)
             finally:
                 events.put(_INPUT_ENDED)
 
@@ -282,7 +285,9 @@ class PocketSphinxStream(stt.RecognizeStream):
         try:
             input_ended = False
             while not input_ended or flushes:  # every flush is answered before the end
-                within = self._sphinx.final_budget(0, self._conn_options) if flushes else None
+                within = None
+                if flushes:
+                    within = self._sphinx.final_budget(unanswered[0], self._conn_options)
                 event = await events.get(within, self._sphinx)
                 kind = event["type"]
                 if kind == _INPUT_ENDED["type"]:
@@ -294,6 +299,7 @@ class PocketSphinxStream(stt.RecognizeStream):
                 elif kind == "interim":
                     self._send(stt.SpeechEventType.INTERIM_TRANSCRIPT, str(event["text"]))
                 elif kind == "final":
+                    unanswered[0] = 0.0
                     flushed_at = flushes.pop(0) if flushes else None
                     self._final(event, flushed_at)
                     if speaking:

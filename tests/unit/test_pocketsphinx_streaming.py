@@ -107,7 +107,7 @@ async def test_a_stream_hears_turn_after_turn_and_silence_gives_no_transcript(
     await stream.aclose()
 
     finals = [text_of(ev) for ev in events if ev.type == Kind.FINAL_TRANSCRIPT]
-    assert finals == [finals[0]] and "hello" in finals[0]
+    assert len(finals) == 1 and {"hello", "world"} & set(normalize_words(finals[0]))
 
 
 async def test_noise_that_never_ends_a_turn_is_dropped_unheard(engine: SphinxEngine) -> None:
@@ -122,7 +122,7 @@ async def test_noise_that_never_ends_a_turn_is_dropped_unheard(engine: SphinxEng
     await stream.aclose()
 
     finals = [text_of(ev) for ev in events if ev.type == Kind.FINAL_TRANSCRIPT]
-    assert len(finals) == 1 and "hello" in finals[0]
+    assert len(finals) == 1 and {"hello", "world"} & set(normalize_words(finals[0]))
 
 
 async def test_streams_sharing_an_engine_each_get_their_own_words(engine: SphinxEngine) -> None:
@@ -143,8 +143,12 @@ async def test_streams_sharing_an_engine_each_get_their_own_words(engine: Sphinx
     await a.aclose()
     await b.aclose()
 
-    assert "hello" in text_of(got_a[-1]) and "opening" not in text_of(got_a[-1])
-    assert "opening" in text_of(got_b[-1]) and "hello" not in text_of(got_b[-1])
+    words_a, words_b = (
+        set(normalize_words(text_of(got_a[-1]))),
+        set(normalize_words(text_of(got_b[-1]))),
+    )
+    assert {"hello", "world"} & words_a and not {"opening", "hours"} & words_a
+    assert {"opening", "hours"} & words_b and not {"hello", "world"} & words_b
 
 
 async def test_an_agent_model_is_built_once_and_recognition_uses_it(
