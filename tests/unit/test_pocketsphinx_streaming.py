@@ -69,6 +69,16 @@ def text_of(ev: stt.SpeechEvent) -> str:
     return ev.alternatives[0].text
 
 
+async def only_hello_world_is_heard(stream: stt.RecognizeStream) -> None:
+    """Says "hello world", ends the turn, and expects it to be the stream's only final."""
+    push(stream, speech("hello world"))
+    stream.flush()
+    events = await until_final(stream)
+    await stream.aclose()
+    finals = [text_of(ev) for ev in events if ev.type == Kind.FINAL_TRANSCRIPT]
+    assert len(finals) == 1 and {"hello", "world"} & set(normalize_words(finals[0]))
+
+
 async def test_interim_transcripts_come_while_speaking_and_the_final_after_the_flush(
     engine: SphinxEngine,
 ) -> None:
@@ -100,14 +110,7 @@ async def test_a_stream_hears_turn_after_turn_and_silence_gives_no_transcript(
     stream = PocketSphinxSTT(engine=engine).stream()
     push(stream, np.zeros(RATE, dtype=np.int16))
     stream.flush()  # a turn the VAD ended on nothing: no final transcript
-    push(stream, speech("hello world"))
-    stream.flush()
-
-    events = await until_final(stream)
-    await stream.aclose()
-
-    finals = [text_of(ev) for ev in events if ev.type == Kind.FINAL_TRANSCRIPT]
-    assert len(finals) == 1 and {"hello", "world"} & set(normalize_words(finals[0]))
+    await only_hello_world_is_heard(stream)
 
 
 async def test_noise_that_never_ends_a_turn_is_dropped_unheard(engine: SphinxEngine) -> None:
@@ -115,14 +118,7 @@ async def test_noise_that_never_ends_a_turn_is_dropped_unheard(engine: SphinxEng
     rng = np.random.default_rng(1)
     noise = (rng.standard_normal(RATE // 2) * 3000).astype(np.int16)
     push(stream, np.concatenate([noise, np.zeros(4 * RATE, dtype=np.int16)]))
-    push(stream, speech("hello world"))
-    stream.flush()
-
-    events = await until_final(stream)
-    await stream.aclose()
-
-    finals = [text_of(ev) for ev in events if ev.type == Kind.FINAL_TRANSCRIPT]
-    assert len(finals) == 1 and {"hello", "world"} & set(normalize_words(finals[0]))
+    await only_hello_world_is_heard(stream)
 
 
 async def test_streams_sharing_an_engine_each_get_their_own_words(engine: SphinxEngine) -> None:
