@@ -40,6 +40,7 @@ class _Child:
             stdout=subprocess.PIPE,
         )
         self.models_sent: set[str] = set()
+        self.models_building: set[str] = set()
         self.ready = False
         self._outbox: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
         assert self.proc.stdin is not None and self.proc.stdout is not None
@@ -78,6 +79,8 @@ class _Child:
             if isinstance(event, dict):
                 if event.get("type") == "ready":
                     self.ready = True
+                elif event.get("type") == "lm":
+                    self.models_building.discard(str(event.get("key")))
                 dispatch(self, event)
         dispatch(self, {**CLOSED, "stream": None})
 
@@ -114,9 +117,10 @@ class SphinxEngine:
 
     @property
     def ready(self) -> bool:
-        """Whether the current child has loaded the model (decodes will not wait for it)."""
+        """Whether the current child has loaded the acoustic model and built every agent model
+        sent to it (decodes will not wait behind a load)."""
         child = self._child
-        return child is not None and child.ready and child.alive
+        return child is not None and child.ready and not child.models_building and child.alive
 
     @property
     def pid(self) -> int | None:
@@ -171,6 +175,7 @@ class SphinxEngine:
     def _send_model_locked(self, child: _Child, key: str) -> None:
         if key not in child.models_sent:
             child.models_sent.add(key)
+            child.models_building.add(key)
             payload = json.dumps({"key": key, "phrases": self._models[key]}).encode()
             child.send(pack(Op.LOAD_LM, 0, payload))
 
