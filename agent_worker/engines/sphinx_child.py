@@ -288,6 +288,9 @@ class Server:
         stream.utterance_seconds = stream.silence_seconds = stream.since_interim = 0.0
         stream.interim = ""
         reply({"stream": stream.id, "type": "speech"})
+        if not stream.gate:  # a whole utterance: decoded at the flush with its own mean
+            stream.waiting = list(frames)
+            return
         decoder = self._models.acquire()
         if decoder is None:
             stream.waiting = list(frames)
@@ -332,6 +335,9 @@ class Server:
             reply({"stream": stream.id, "type": "interim", "text": text})
 
     def _flush(self, stream: Stream) -> None:
+        if not stream.gate:
+            self._whole(stream)
+            return
         if not stream.started and stream.recent:
             # the turn ended before the detector was sure: decode what was kept
             recent = list(stream.recent)
@@ -341,6 +347,26 @@ class Server:
         if stream.decoder is None and stream.waiting:
             self._wait_for_decoder(stream)
         self._final(stream)
+
+    def _whole(self, stream: Stream) -> None:
+        """Batch normalization (full_utt): the whole utterance is known, so its own cepstral
+        mean is used instead of a running estimate, which mishears a fresh stream's first word."""
+        pcm = b"".join(stream.waiting) + bytes(stream.pending)
+        stream.waiting, stream.pending = [], bytearray()
+        seconds = len(pcm) / (2 * SAMPLE_RATE)
+        text = ""
+        if pcm:
+            decoder = self._models.acquire(force=True)
+            assert decoder is not None
+            self._models.activate(decoder, stream.lm)
+            decoder.start_utt()
+            decoder.process_raw(pcm, False, True)
+            decoder.end_utt()
+            hyp = decoder.hyp()
+            text = hyp.hypstr if hyp is not None else ""
+            self._models.release(decoder)
+        reply({"stream": stream.id, "type": "final", "text": text, "audio": round(seconds, 3)})
+        self._reset(stream)
 
     def _wait_for_decoder(self, stream: Stream) -> None:
         """A turn ended while all decoders were busy: borrow a fresh one for it."""
