@@ -77,6 +77,8 @@ class Models:
         self._cache_dir = cache_dir
         self._free: list[pocketsphinx.Decoder] = [self._new_decoder()]
         self._all = list(self._free)
+        # where every stream's cepstral mean starts, so no caller inherits another's channel
+        self.initial_cmn: str = self._free[0].get_cmn(False)
         self._models: collections.OrderedDict[str, pocketsphinx.NGramModel] = (
             collections.OrderedDict()
         )
@@ -302,8 +304,7 @@ class Server:
     def _start(self, stream: Stream, decoder: pocketsphinx.Decoder) -> None:
         stream.decoder = decoder
         self._models.activate(decoder, stream.lm)
-        if stream.cmn is not None:
-            decoder.set_cmn(stream.cmn)
+        decoder.set_cmn(stream.cmn or self._models.initial_cmn)
         decoder.start_utt()
 
     def _feed(self, stream: Stream, pcm: bytes, speech: list[bool]) -> None:
@@ -359,6 +360,12 @@ class Server:
             decoder = self._models.acquire(force=True)
             assert decoder is not None
             self._models.activate(decoder, stream.lm)
+            decoder.set_cmn(self._models.initial_cmn)
+            decoder.start_utt()  # a features-only pass to measure the utterance's own mean
+            decoder.process_raw(pcm, True, False)
+            own_mean = decoder.get_cmn(True)
+            decoder.end_utt()
+            decoder.set_cmn(own_mean)
             decoder.start_utt()
             decoder.process_raw(pcm, False, True)
             decoder.end_utt()
