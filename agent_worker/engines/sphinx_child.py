@@ -46,6 +46,11 @@ DECODER_OPTIONS: dict[str, Any] = {
     "pl_window": 10,
     "fwdflat": False,
 }
+BATCH_OPTIONS: dict[str, Any] = {**DECODER_OPTIONS, "cmn": "batch", "fwdflat": True}
+"""Whole utterances handed over at once (recognize()): nobody waits on a live caption, so they
+get what the acoustic model was trained with, each utterance's own cepstral mean (its
+feat.params say `-cmn batch`), and the second "flat" pass. Without the flat pass a fresh
+"hello world" comes out as "oh we're told"."""
 MAX_DECODERS = 4
 """Streams speaking at the same moment beyond this wait for a decoder (and lose streaming)."""
 MAX_MODELS = 16
@@ -84,6 +89,15 @@ class Models:
         )
         self._searches: dict[int, set[str]] = {id(self._all[0]): set()}
         self._background: list[tuple[str, float]] | None = None
+        self._batch: pocketsphinx.Decoder | None = None
+
+    def batch_decoder(self) -> pocketsphinx.Decoder:
+        """The one decoder for whole utterances, made on first use (each costs ~40 MB)."""
+        if self._batch is None:
+            self._batch = pocketsphinx.Decoder(**BATCH_OPTIONS)
+            self._all.append(self._batch)
+            self._searches[id(self._batch)] = set()
+        return self._batch
 
     @staticmethod
     def _new_decoder() -> pocketsphinx.Decoder:
@@ -93,7 +107,7 @@ class Models:
         """A free decoder; a new one below the cap (or past it when `force`d), else None."""
         if self._free:
             return self._free.pop()
-        if len(self._all) < MAX_DECODERS or force:
+        if len(self._all) - (self._batch is not None) < MAX_DECODERS or force:
             decoder = self._new_decoder()
             self._all.append(decoder)
             self._searches[id(decoder)] = set()
@@ -350,28 +364,21 @@ class Server:
         self._final(stream)
 
     def _whole(self, stream: Stream) -> None:
-        """Batch normalization (full_utt): the whole utterance is known, so its own cepstral
-        mean is used instead of a running estimate, which mishears a fresh stream's first word."""
+        """A whole utterance at once, decoded with its own cepstral mean (batch normalization):
+        no running estimate, so no caller's channel leaks into the next one's, and a fresh
+        stream's first word is heard as well as its last."""
         pcm = b"".join(stream.waiting) + bytes(stream.pending)
         stream.waiting, stream.pending = [], bytearray()
         seconds = len(pcm) / (2 * SAMPLE_RATE)
         text = ""
         if pcm:
-            decoder = self._models.acquire(force=True)
-            assert decoder is not None
+            decoder = self._models.batch_decoder()
             self._models.activate(decoder, stream.lm)
-            decoder.set_cmn(self._models.initial_cmn)
-            decoder.start_utt()  # a features-only pass to measure the utterance's own mean
-            decoder.process_raw(pcm, True, False)
-            own_mean = decoder.get_cmn(True)
-            decoder.end_utt()
-            decoder.set_cmn(own_mean)
             decoder.start_utt()
             decoder.process_raw(pcm, False, True)
             decoder.end_utt()
             hyp = decoder.hyp()
             text = hyp.hypstr if hyp is not None else ""
-            self._models.release(decoder)
         reply({"stream": stream.id, "type": "final", "text": text, "audio": round(seconds, 3)})
         self._reset(stream)
 

@@ -82,11 +82,13 @@ class _Child:
                 elif event.get("type") == "lm":
                     self.models_building.discard(str(event.get("key")))
                 dispatch(self, event)
+        self.proc.wait()  # reaped here, whoever ended it
         dispatch(self, {**CLOSED, "stream": None})
 
     def kill(self) -> None:
         with contextlib.suppress(ProcessLookupError):
             self.proc.kill()
+        self._outbox.put(None)  # the writer thread ends too
 
     def close(self) -> None:
         """Ends the child by closing its stdin (it exits at EOF), killing it if it lingers."""
@@ -105,7 +107,7 @@ class SphinxEngine:
         self._cache_dir = cache_dir
         self._lock = threading.Lock()
         self._child: _Child | None = None
-        self._sinks: dict[int, Sink] = {}
+        self._sinks: dict[int, tuple[_Child, Sink]] = {}
         self._ids = itertools.count(1)
         self._models: dict[str, list[str]] = {}
         self._load_error: str | None = None
@@ -151,15 +153,17 @@ class SphinxEngine:
             if model is not None and model in self._models:
                 self._send_model_locked(child, model)
             stream_id = next(self._ids)
-            self._sinks[stream_id] = sink
+            self._sinks[stream_id] = (child, sink)
             child.send(pack(Op.OPEN, stream_id, json.dumps({"lm": model, "gate": gate}).encode()))
         return EngineStream(self, stream_id, child)
 
     def kill(self) -> None:
-        """Safe from any thread: every open stream then hears "closed"."""
+        """Safe from any thread: every open stream then hears "closed", and the next stream
+        starts a fresh child (not one that is still dying)."""
         with self._lock:
-            if self._child is not None:
-                self._child.kill()
+            child, self._child = self._child, None
+        if child is not None:
+            child.kill()
 
     def close(self) -> None:
         with self._lock:
@@ -188,12 +192,13 @@ class SphinxEngine:
             self._load_error = None
         if stream:
             with self._lock:
-                sink = self._sinks.get(stream)
-            if sink is not None:
+                owner, sink = self._sinks.get(stream, (None, None))
+            if sink is not None and owner is child:
                 sink(event)
         elif event.get("type") in ("closed", "error"):
+            # only this child's streams: a dying child must not end those of its successor
             with self._lock:
-                sinks = list(self._sinks.values())
+                sinks = [sink for owner, sink in self._sinks.values() if owner is child]
             for sink in sinks:
                 sink({**event, "type": "closed"})
 
