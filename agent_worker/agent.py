@@ -11,6 +11,7 @@ from livekit import rtc
 from livekit.agents import (
     Agent,
     AgentSession,
+    AgentStateChangedEvent,
     AutoSubscribe,
     CloseEvent,
     ConversationItemAddedEvent,
@@ -33,6 +34,7 @@ from agent_worker.engines.factory import (
 )
 from agent_worker.engines.sphinx_engine import SphinxEngine
 from agent_worker.gateway_client import GatewayClient
+from agent_worker.metrics import ENGINE_ERRORS, SESSIONS, PipelineObserver, count_engine_error
 from voice_common.agent_config import DispatchMetadata
 
 log = structlog.get_logger("agent_worker.session")
@@ -69,6 +71,17 @@ def log_pipeline_metrics(ev: MetricsCollectedEvent) -> None:
     )
 
 
+def report_first_audio(session: AgentSession[None], gateway: GatewayClient) -> None:
+    """The agent's first audible frame ("speaking" starts on it), for the setup timeline."""
+
+    def on_state(ev: AgentStateChangedEvent) -> None:
+        if ev.new_state == "speaking":
+            session.off("agent_state_changed", on_state)
+            gateway.first_agent_audio(ev.created_at)
+
+    session.on("agent_state_changed", on_state)
+
+
 def prewarm(proc: JobProcess, settings: WorkerSettings) -> None:
     """Loads what every session needs before a job arrives, so a dispatch is answered at once.
 
@@ -89,12 +102,21 @@ async def run_session(ctx: JobContext, settings: WorkerSettings) -> None:
         meta = DispatchMetadata.model_validate_json(ctx.job.metadata)
     except ValidationError as exc:
         log.error("dispatch_metadata_invalid", room=room_name, errors=exc.error_count())
+        SESSIONS.labels(outcome="failed").inc()
         await gateway.agent_failed("the dispatch metadata is not a valid agent config")
         await gateway.aclose()
         return
     structlog.contextvars.bind_contextvars(
         session_id=meta.session_id, room=room_name, agent_id=meta.agent_id
     )
+    # One agent per room: a job of a replaced dispatch, or of an ended session, stays out.
+    if not await gateway.claim_job(
+        session_id=meta.session_id, attempt=meta.attempt, job_id=ctx.job.id, worker_id=ctx.worker_id
+    ):
+        log.warning("job_not_wanted", job_id=ctx.job.id, attempt=meta.attempt)
+        await gateway.aclose()
+        ctx.shutdown(reason="the gateway gave this session to another job")
+        return
     config = meta.config
     try:
         sphinx: SphinxEngine | None = ctx.proc.userdata.get(PREWARMED_SPHINX)
@@ -119,6 +141,8 @@ async def run_session(ctx: JobContext, settings: WorkerSettings) -> None:
         )
     except EngineConfigError as exc:
         log.error("engine_config_failed", error=str(exc))
+        ENGINE_ERRORS.labels(engine="config", recoverable="false").inc()
+        SESSIONS.labels(outcome="failed").inc()
         await gateway.agent_failed(str(exc))
         await gateway.aclose()
         return
@@ -144,6 +168,10 @@ async def run_session(ctx: JobContext, settings: WorkerSettings) -> None:
         )
 
     session.on("metrics_collected", log_pipeline_metrics)
+    streaming_stt = session.stt is not None and session.stt.capabilities.streaming
+    session.on("metrics_collected", PipelineObserver(streaming_stt=streaming_stt))
+    session.on("error", count_engine_error)
+    report_first_audio(session, gateway)
 
     @session.on("close")
     def _on_close(ev: CloseEvent) -> None:
@@ -164,6 +192,7 @@ async def run_session(ctx: JobContext, settings: WorkerSettings) -> None:
         ),
         record=False,
     )
+    SESSIONS.labels(outcome="started").inc()
     player = build_background_player(config.background_audio)
     if player is not None:
         await player.start(room=ctx.room, agent_session=session)

@@ -36,6 +36,9 @@ class WorkerSettings(BaseSettings):
     # Capacity is counted in sessions, not in machine-wide CPU: on shared hosts CPU readings are
     # noisy and would refuse jobs this worker can hold. Measure the number with `make bench`.
     max_sessions: int = Field(default=20, ge=1)
+    # How often the worker tells the gateway its free capacity (also at once on every change of
+    # its session count and on SIGTERM); the gateway ignores reports older than a few seconds.
+    report_interval_seconds: float = Field(default=2.0, gt=0, le=60)
     # On SIGTERM: stop taking jobs, let live sessions run this long, then close them.
     drain_timeout_seconds: int = Field(default=300, ge=0)
     # Turn taking: the pause that ends the caller's utterance (VAD), then the wait before the
@@ -44,4 +47,9 @@ class WorkerSettings(BaseSettings):
     endpointing_min_delay: float = Field(default=0.3, ge=0.05, le=5)
     # Agent language models for the offline recognizer, built once per FAQ and kept here.
     asr_cache_dir: Path = Path.home() / ".cache" / "voicegw" / "pocketsphinx"
+    # GET /metrics (Prometheus) on metrics_host:metrics_port; None turns it off. Job processes
+    # write their samples to metrics_dir (a fresh temporary directory when unset), emptied at start.
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int | None = Field(default=9464, ge=0, le=65535)
+    metrics_dir: Path | None = None
     log_level: str = "INFO"

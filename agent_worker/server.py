@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 import functools
+from typing import Any
 
-from livekit.agents import AgentServer, JobContext, JobExecutorType, JobProcess
+from livekit.agents import (
+    NOT_GIVEN,
+    AgentServer,
+    JobContext,
+    JobExecutorType,
+    JobProcess,
+    NotGivenOr,
+)
 
 from agent_worker.agent import prewarm, run_session
+from agent_worker.capacity_report import CapacityReporter
 from agent_worker.config import WorkerSettings
 from voice_common.log import configure_structlog
 
@@ -32,8 +41,27 @@ def _session_load(max_sessions: int, server: AgentServer) -> float:
     return SERVER_LOAD_CEILING * min(1.0, len(server.active_jobs) / max_sessions)
 
 
+class ReportingAgentServer(AgentServer):
+    """An AgentServer that keeps the gateway told of its free capacity, and says it is draining
+    before the drain starts (livekit-agents' CLI calls drain() on SIGTERM)."""
+
+    def __init__(self, settings: WorkerSettings, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.capacity = CapacityReporter(settings, self)
+        self.on("worker_registered", self.capacity.registered)
+
+    async def drain(self, timeout: NotGivenOr[int | None] = NOT_GIVEN) -> None:  # noqa: ASYNC109
+        await self.capacity.draining()
+        await super().drain(timeout)
+
+    async def aclose(self) -> None:
+        await super().aclose()
+        await self.capacity.aclose()
+
+
 def build_server(settings: WorkerSettings) -> AgentServer:
-    server = AgentServer(
+    server = ReportingAgentServer(
+        settings,
         job_executor_type=_EXECUTORS[settings.job_executor],
         load_threshold=SERVER_LOAD_CEILING,
         load_fnc=functools.partial(_session_load, settings.max_sessions),

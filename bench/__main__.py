@@ -42,10 +42,11 @@ class Plan:
     start_levels: tuple[int, ...] = (1, 16, 64)
     start_requests: int = 200
     start_cap_s: float = 30.0
-    greeting_sessions: int = 30
+    greeting_sessions: int = 40  # every other one a waitForAgent start
     greeting_gap_s: float = 1.0
+    no_worker_requests: int = 100
     voice_sessions: int = 10
-    sessions_cap_s: float = 240.0
+    sessions_cap_s: float = 320.0
     density_steps: tuple[int, ...] = (1, 2, 4, 8, 12, 16, 20, 24, 28, 32)
     density_window_s: float = 5.0
     density_settle_s: float = 3.0
@@ -61,6 +62,7 @@ QUICK = Plan(
     start_cap_s=5.0,
     greeting_sessions=8,
     greeting_gap_s=0.3,
+    no_worker_requests=30,
     voice_sessions=3,
     sessions_cap_s=60.0,
     density_steps=(1, 4, 8),
@@ -121,11 +123,12 @@ async def _run(
         t = time.monotonic()
         start_dir = log_dir / "start"
         start_dir.mkdir()
-        results.start = await measure_start(
+        results.start, results.no_worker = await measure_start(
             levels=list(plan.start_levels),
             requests=plan.start_requests,
             time_cap_s=plan.start_cap_s,
             log_dir=start_dir,
+            refusals=plan.no_worker_requests,
         )
         phase_done("/start load", t)
     if "accuracy" in phases:
@@ -178,7 +181,10 @@ async def _sessions(plan: Plan, stack: Stack, log_dir: Path) -> SessionsResult:
     try:
         # One unrecorded session: the first job pays for imports the others do not.
         await run_greeting_sessions(api, 1, gap_s=plan.greeting_gap_s, time_cap_s=30)
-        _say(f"agent ready and greeting: {plan.greeting_sessions} sessions")
+        _say(
+            f"agent ready and greeting: {plan.greeting_sessions} sessions, every other one "
+            "with waitForAgent"
+        )
         result.sessions = await run_greeting_sessions(
             api,
             plan.greeting_sessions,
@@ -207,6 +213,7 @@ def _as_json(results: Results, plan: Plan) -> dict[str, Any]:
         "machine": results.machine,
         "plan": dataclasses.asdict(plan),
         "start": [lv.as_dict() for lv in results.start],
+        "no_worker": results.no_worker.as_dict() if results.no_worker else None,
         "sessions": results.sessions.as_dict() if results.sessions else None,
         "density": [run.as_dict() for run in results.density],
         "accuracy": [r.as_dict() for r in results.accuracy.runs] if results.accuracy else None,

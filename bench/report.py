@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from bench.accuracy import GROUPS, AccuracyResult
 from bench.density import DensityRun
 from bench.machine import describe
+from bench.no_worker import NoWorkerResult
 from bench.pipeline_log import STAGES
 from bench.sessions import SessionsResult
 from bench.start_load import TARGETS, Level
@@ -23,6 +24,8 @@ TARGET_RIGHT = 0.90
 TARGET_WRONG = 0.03
 TARGET_SESSIONS = 20
 TARGET_MB_PER_SESSION = 150.0
+TARGET_NO_WORKER_MS = 100.0
+TARGET_WAIT_FOR_AGENT_P50_MS = 400.0
 
 
 @dataclass
@@ -32,6 +35,7 @@ class Results:
     started_at: str
     wall_s: float = 0.0
     start: list[Level] = field(default_factory=list)
+    no_worker: NoWorkerResult | None = None
     sessions: SessionsResult | None = None
     density: list[DensityRun] = field(default_factory=list)
     accuracy: AccuracyResult | None = None
@@ -73,8 +77,36 @@ def summary_table(results: Results) -> str:
                 verdict(added, TARGET_ADDED_P50_MS),
             ]
         )
+    nw = results.no_worker
+    if nw is not None:
+        summ = nw.summary
+        rows.append(
+            [
+                "/start with no worker: 503 no_agent_available, p50 / p95 (max)",
+                f"{_p50_p95(summ)} ({fmt(summ.max if summ else None, 1)} ms); "
+                f"{nw.rooms_left} rooms left, {sum(nw.other_answers.values())} other answers",
+                f"p95 < {TARGET_NO_WORKER_MS:.0f} ms",
+                "missed"
+                if nw.rooms_left or nw.other_answers
+                else verdict(summ.p95 if summ else None, TARGET_NO_WORKER_MS),
+            ]
+        )
     s = results.sessions
     if s is not None:
+        wait, direct, after = s.wait_for_agent, s.start_plus_agent_ready, s.wait_overhead
+        present = sum(1 for w in s.waits if w.agent_in_room_at_join)
+        rows.append(
+            [
+                "waitForAgent: request to answer (agent in the room), p50 / p95",
+                f"{_p50_p95(wait)}; agent there at join in {present}/{len(s.waits)}; answered "
+                f"{fmt(after.p50 if after else None)} ms (p50) after the agent's join stamp; "
+                f"without it, /start + agent ready p50 {fmt(direct.p50 if direct else None)} ms",
+                f"p50 <= {TARGET_WAIT_FOR_AGENT_P50_MS:.0f} ms",
+                "missed"
+                if present < len(s.waits)
+                else verdict(wait.p50 if wait else None, TARGET_WAIT_FOR_AGENT_P50_MS),
+            ]
+        )
         for name, label, target in (
             ("agent_ready_ms", "agent ready (LiveKit join stamp)", TARGET_READY_P50_MS),
             ("greeting_ms", "greeting first audio after join", TARGET_GREETING_P50_MS),
@@ -172,7 +204,10 @@ def accuracy_table(result: AccuracyResult) -> str:
 
 
 def _p50_p95(s: Summary | None) -> str:
-    return "n/a" if s is None else f"{s.p50:.0f} / {s.p95:.0f} ms (n={s.n})"
+    if s is None:
+        return "n/a"
+    digits = 1 if s.p95 < 100 else 0
+    return f"{s.p50:.{digits}f} / {s.p95:.{digits}f} ms (n={s.n})"
 
 
 def start_table(levels: list[Level]) -> str:
@@ -223,6 +258,13 @@ def latency_table(s: SessionsResult) -> str:
     ]
     for name, label in named:
         rows.append(_latency_row(label, s.summary(name)))
+    rows.append(_latency_row("waitForAgent /start (request -> answer)", s.wait_for_agent))
+    rows.append(_latency_row("  its answer after the agent's LiveKit join stamp", s.wait_overhead))
+    rows.append(
+        _latency_row(
+            "without it: /start + agent ready (request -> agent)", s.start_plus_agent_ready
+        )
+    )
     rows.append(
         _latency_row("first live caption (start of question -> first interim)", s.interim_caption)
     )

@@ -1,7 +1,9 @@
 """Measures 2-4: agent ready, greeting first audio and voice-to-voice, one session at a time.
 
 Each session is what an app does: /start, join the room with the returned token as a real
-livekit.rtc client (devstack.VoiceClient), listen, maybe speak, /end.
+livekit.rtc client (devstack.VoiceClient), listen, maybe speak, /end. Every other greeting
+session starts with "waitForAgent": true, so its answer time is measured side by side with
+/start + agent ready of the sessions between, in the same run and at the same pace.
 """
 
 from __future__ import annotations
@@ -32,6 +34,10 @@ class SessionSample:
     agent_seen_ms: float | None = None  # when the client saw the agent, minus the answer
     greeting_ms: float | None = None  # first loud greeting frame minus the client's join
     error: str | None = None
+    # A "waitForAgent": true start: its start_ms is the request to the answer (the agent in the
+    # room), and whether the client found the agent there as it joined.
+    waited: bool = False
+    agent_in_room_at_join: bool | None = None
 
 
 @dataclass
@@ -49,8 +55,36 @@ class SessionsResult:
     sessions: list[SessionSample] = field(default_factory=list)
     voice: list[VoiceSample] = field(default_factory=list)
 
+    @property
+    def waits(self) -> list[SessionSample]:
+        return [s for s in self.sessions if s.waited]
+
+    @property
+    def wait_for_agent(self) -> Summary | None:
+        """Request to answer of the waitForAgent starts (the agent is in the room by then)."""
+        return summarize([s.start_ms for s in self.waits if not s.error])
+
+    @property
+    def wait_overhead(self) -> Summary | None:
+        """How long after the agent's LiveKit join stamp a waitForAgent start answered."""
+        return summarize([-s.agent_ready_ms for s in self.waits if s.agent_ready_ms is not None])
+
+    @property
+    def start_plus_agent_ready(self) -> Summary | None:
+        """Request to agent in the room without waitForAgent: /start, then LiveKit's join stamp."""
+        return summarize(
+            [
+                s.start_ms + s.agent_ready_ms
+                for s in self.sessions
+                if not s.waited and s.agent_ready_ms is not None and not s.error
+            ]
+        )
+
     def summary(self, name: str) -> Summary | None:
-        return summarize([v for s in self.sessions if (v := getattr(s, name)) is not None])
+        """Over the sessions that did not wait: a waited start's answer already holds the agent."""
+        return summarize(
+            [v for s in self.sessions if not s.waited and (v := getattr(s, name)) is not None]
+        )
 
     @property
     def voice_to_voice(self) -> Summary | None:
@@ -75,6 +109,11 @@ class SessionsResult:
         for name in STAGES:
             s = self.stage(name)
             summaries[f"stage_{name}_ms"] = s.as_dict() if s else None
+        wait, direct = self.wait_for_agent, self.start_plus_agent_ready
+        overhead = self.wait_overhead
+        summaries["wait_for_agent_ms"] = wait.as_dict() if wait else None
+        summaries["wait_for_agent_after_join_ms"] = overhead.as_dict() if overhead else None
+        summaries["start_plus_agent_ready_ms"] = direct.as_dict() if direct else None
         return {
             "summaries": summaries,
             "sessions": [asdict(s) for s in self.sessions],
@@ -110,17 +149,24 @@ async def run_greeting_sessions(
     for i in range(count):
         if time.monotonic() > deadline:
             break
-        samples.append(await _greeting_session(api, i))
+        samples.append(await _greeting_session(api, i, wait_for_agent=i % 2 == 1))
         await asyncio.sleep(gap_s)
     return samples
 
 
-async def _greeting_session(api: GatewayApi, index: int) -> SessionSample:
-    started = await api.start(agentId="demo", userIdentity=f"bench-caller-{index}")
-    sample = SessionSample(room=started.room_name, start_ms=started.start_ms)
+async def _greeting_session(
+    api: GatewayApi, index: int, *, wait_for_agent: bool = False
+) -> SessionSample:
+    body: dict[str, Any] = {"agentId": "demo", "userIdentity": f"bench-caller-{index}"}
+    if wait_for_agent:
+        body["waitForAgent"] = True
+    started = await api.start(**body)
+    sample = SessionSample(room=started.room_name, start_ms=started.start_ms, waited=wait_for_agent)
     client = VoiceClient()
     try:
         await client.join(started.livekit_url, started.user_token)
+        if wait_for_agent:
+            sample.agent_in_room_at_join = bool(client.agent_identities)
         sample.agent_ready_ms, sample.agent_seen_ms = await agent_ready(client, started, 15)
         await client.wait_for(
             lambda: (v := client.agent_voice()) is not None and v.first_loud_at is not None,

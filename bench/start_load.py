@@ -6,7 +6,9 @@
 - gateway: the real /start (key check, store writes, room, dispatch, token).
 
 The gateway dispatches to an agent name no worker serves, so hundreds of rooms get no agent; every
-room is deleted after each run.
+room is deleted after each run. Before the load, the same gateway is timed refusing starts while no
+worker has reported (bench/no_worker.py); then a stand-in reports capacity for that name, and the
+dispatch watch is told to wait longer than the run, so it re-dispatches nothing mid-measure.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import aiohttp
 from livekit import api
 
 from bench.load import LoadResult, run_load
+from bench.no_worker import FakeWorkerReports, NoWorkerResult, measure_no_worker
 from bench.stats import ratio
 from devstack.livekit_server import REPO
 from devstack.ports import free_port
@@ -128,19 +131,23 @@ class Ceiling:
 
 
 async def measure_start(
-    *, levels: list[int], requests: int, time_cap_s: float, log_dir: Any
-) -> list[Level]:
+    *, levels: list[int], requests: int, time_cap_s: float, log_dir: Any, refusals: int
+) -> tuple[list[Level], NoWorkerResult]:
     stack = Stack(
         api_key=f"vgw_sk_{secrets.token_urlsafe(32)}",
         agent_name=UNSERVED_AGENT,
         log_dir=log_dir,
+        extra_gateway_env={"VOICEGW_DISPATCH_ASSIGN_TIMEOUT_SECONDS": "3600"},
     )
     ceiling = Ceiling()
     try:
         stack.livekit.start()
         stack.start_gateway()
         ceiling.start()
-        return await _run_levels(stack, ceiling, levels, requests, time_cap_s)
+        no_worker = await measure_no_worker(stack, requests=refusals)
+        async with FakeWorkerReports(stack, UNSERVED_AGENT):
+            levels_out = await _run_levels(stack, ceiling, levels, requests, time_cap_s)
+        return levels_out, no_worker
     finally:
         ceiling.stop()
         stack.stop()

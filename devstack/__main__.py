@@ -1,7 +1,12 @@
-"""`make dev`: the whole stack in the foreground until SIGINT/SIGTERM, then nothing left running."""
+"""`make dev`: the whole stack in the foreground until SIGINT/SIGTERM, then nothing left running.
+
+Each run starts with fresh logs, so its ready line can only mean this run's worker registered; the
+children die with this process even when it is SIGKILLed (devstack/processes.py).
+"""
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import signal
@@ -12,16 +17,35 @@ from pathlib import Path
 from devstack.stack import Stack
 
 
+def web_key_for(data_dir: Path, origin: str) -> str:
+    """The page's publishable key: the one an earlier run made for this origin, or a new one.
+    Kept in the dev directory beside the database that holds its hash."""
+    path = data_dir / "web-key.json"
+    try:
+        saved = json.loads(path.read_text())
+        if saved.get("origin") == origin and str(saved.get("key", "")).startswith("vgw_pk_"):
+            return str(saved["key"])
+    except (OSError, ValueError):
+        pass
+    key = f"vgw_pk_{secrets.token_urlsafe(32)}"
+    path.write_text(json.dumps({"origin": origin, "key": key}))
+    path.chmod(0o600)
+    return key
+
+
 def main() -> int:
     api_key = os.environ.get("VOICEGW_DEV_API_KEY") or f"vgw_sk_dev_{secrets.token_urlsafe(24)}"
     port = int(os.environ.get("VOICEGW_PORT", "8080"))
     data_dir = Path(os.environ.get("VOICEGW_DEV_DIR", ".dev"))
     data_dir.mkdir(exist_ok=True)
+    for old in data_dir.glob("*.log"):
+        old.unlink()
     stack = Stack(
         api_key=api_key,
         gateway_port=port,
         log_dir=data_dir,
         database_url=os.environ.get("VOICEGW_DATABASE_URL"),
+        web_key=web_key_for(data_dir, f"http://127.0.0.1:{port}"),
     )
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -31,6 +55,7 @@ def main() -> int:
         print(f"LiveKit {stack.livekit.url} | gateway {stack.gateway_url} | logs in {data_dir}/")
         if not os.environ.get("VOICEGW_DEV_API_KEY"):
             print(f"dev API key (owner, every scope): {api_key}")
+        print(f"page: open {stack.gateway_url}/ in a browser and press Talk")
         print(
             f"ready: curl -s -X POST {stack.gateway_url}/v1/sessions/start "
             f"-H 'x-api-key: {api_key}' -H 'content-type: application/json' "

@@ -19,6 +19,7 @@ from pathlib import Path
 import yaml
 
 from devstack.ports import free_port, free_tcp_udp_port
+from devstack.processes import LoggedProcess
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -86,14 +87,11 @@ class LiveKitServer:
         config_path = self._workdir / "livekit.yaml"
         config_path.write_text(yaml.safe_dump(self.config()))
         log_path = self.log_path or self._workdir / "livekit.log"
-        log = open(log_path, "ab")  # noqa: SIM115 - owned by the process for its lifetime
-        self._proc = subprocess.Popen(
+        self._proc = LoggedProcess.start(
+            "livekit-server",
             [livekit_server_binary(), "--config", str(config_path)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        log.close()
+            log_path=log_path,
+        ).proc
         self._wait_ready(timeout, log_path)
 
     def _wait_ready(self, timeout: float, log_path: Path) -> None:

@@ -7,7 +7,9 @@ tests prove is what a developer runs.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -18,20 +20,19 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from agent_worker.capacity_report import FIRST_REPORT_MARK
 from devstack.livekit_server import LiveKitServer
 from devstack.ports import free_port
+from devstack.processes import LoggedProcess
 
-WORKER_READY_MARK = "registered worker"
+# A worker is ready once the gateway has its first capacity report (after LiveKit registered it):
+# before that, /start would refuse with no_agent_available.
+WORKER_READY_MARK = FIRST_REPORT_MARK
 
 
 @dataclass
-class Process:
-    name: str
-    proc: subprocess.Popen[bytes]
-    log_path: Path
-
-    def log_text(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+class Process(LoggedProcess):
+    metrics_url: str | None = None
 
     def stop(self, timeout: float = 15.0) -> None:
         if self.proc.poll() is not None:
@@ -56,6 +57,8 @@ class Stack:
     agent_name: str = "voice-agent"
     extra_gateway_env: dict[str, str] = field(default_factory=dict)
     extra_worker_env: dict[str, str] = field(default_factory=dict)
+    # The publishable key of the page the gateway serves (stored by the gateway at start).
+    web_key: str = field(default_factory=lambda: f"vgw_pk_{secrets.token_urlsafe(32)}")
     livekit: LiveKitServer = field(init=False)
     gateway: Process | None = None
     workers: list[Process] = field(default_factory=list)
@@ -88,6 +91,7 @@ class Stack:
             "VOICEGW_DATABASE_URL": self.database_url or "",
             "VOICEGW_BOOTSTRAP_API_KEY": self.api_key,
             "VOICEGW_AGENT_NAME": self.agent_name,
+            "VOICEGW_WEB_PUBLISHABLE_KEY": self.web_key,
             **self.extra_gateway_env,
         }
 
@@ -110,14 +114,19 @@ class Stack:
             "gateway", [sys.executable, "-m", "voice_gateway"], self.gateway_env()
         )
         _wait_http(f"{self.gateway_url}/healthz", self.gateway, 90)
+        if any(w.proc.poll() is None for w in self.workers):
+            # A restarted gateway knows the running workers again from their next report.
+            _wait_agents(f"{self.gateway_url}/readyz", self.gateway, 30)
 
     def start_worker(self, timeout: float = 90) -> Process:
         self._workers_started += 1
+        metrics_port = free_port()  # one per worker: several may run beside each other
         worker = self._spawn(
             f"worker{self._workers_started - 1}",
             [sys.executable, "-m", "agent_worker", "start"],
-            self.worker_env(),
+            {**self.worker_env(), "AGENT_WORKER_METRICS_PORT": str(metrics_port)},
         )
+        worker.metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
         self.workers.append(worker)
         deadline = time.monotonic() + timeout
         while WORKER_READY_MARK not in worker.log_text():
@@ -139,19 +148,23 @@ class Stack:
         self.livekit.stop()
 
     def _spawn(self, name: str, argv: list[str], env: dict[str, str]) -> Process:
-        log_path = self.log_dir / f"{name}.log"
         # Cloud keys of the caller's shell never leak into the stack: the offline engines are
         # the default, and the tests of a missing key must not depend on the machine.
         base = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
-        with open(log_path, "ab") as log:
-            proc = subprocess.Popen(
-                argv,
-                env={**base, **env},
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        return Process(name, proc, log_path)
+        return Process.start(name, argv, log_path=self.log_dir / f"{name}.log", env={**base, **env})
+
+
+def _wait_agents(url: str, process: Process, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:
+                if json.load(resp).get("checks", {}).get("agents", "ok") == "ok":
+                    return
+        except (urllib.error.URLError, OSError, ValueError):
+            pass
+        time.sleep(0.1)
+    raise TimeoutError(f"{process.name} heard from no agent worker at {url}")
 
 
 def _wait_http(url: str, process: Process, timeout: float) -> None:

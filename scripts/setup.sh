@@ -8,7 +8,8 @@ LIVEKIT_VERSION="v1.13.5"
 TOOLS_DIR="${VOICEGW_TOOLS_DIR:-$HOME/.cache/voicegw-tools}"
 PY="${PYTHON:-python3.11}"
 
-apt_packages=(espeak-ng sox postgresql)
+# chromium: the browser tests drive Debian's build (never a browser a tool downloads).
+apt_packages=(espeak-ng sox postgresql chromium)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
@@ -42,4 +43,24 @@ if [ -z "${LIVEKIT_SERVER_BIN:-}" ]; then
   echo "$bin" > .venv/livekit-server-path
 else
   echo "$LIVEKIT_SERVER_BIN" > .venv/livekit-server-path
+fi
+
+# The browser client (web/): dependencies exactly as web/package-lock.json pins them, then the
+# Vite build the gateway serves at `/`. Both are redone only when their inputs change.
+if ! command -v npm >/dev/null 2>&1; then
+  echo "setup: Node.js 20.19+ with npm is needed to build web/ (not found)" >&2
+  exit 1
+fi
+lock_stamp=web/node_modules/.installed-$(sha256sum web/package-lock.json | cut -c1-16)
+if [ ! -f "$lock_stamp" ]; then
+  echo "setup: installing the web client's npm packages (npm ci)"
+  (cd web && npm ci --no-audit --no-fund --loglevel=error)
+  touch "$lock_stamp"
+fi
+build_inputs=$(find web/src web/index.html web/package-lock.json web/tsconfig.json web/vite.config.ts \
+  -type f -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16)
+if [ ! -f "web/dist/.built-$build_inputs" ]; then
+  echo "setup: building the web client (web/dist)"
+  (cd web && npm run --silent build)
+  touch "web/dist/.built-$build_inputs"
 fi

@@ -115,6 +115,10 @@ class DispatchMetadata(_Model):
     agent_id: str
     user_identity: str
     config: AgentConfig
+    # Which dispatch of the session this is (the gateway re-dispatches once when no worker took
+    # the first); the worker names it when it claims the session, so a late job of a replaced
+    # dispatch is turned away instead of becoming a second agent.
+    attempt: int = Field(default=1, ge=1)
 
 
 def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:

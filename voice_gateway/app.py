@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from importlib.metadata import PackageNotFoundError, version
 
 import aiohttp
 from aiohttp import web
@@ -12,16 +13,35 @@ from aiohttp import web
 from voice_gateway.catalogue import AgentCatalogue
 from voice_gateway.config import GatewaySettings
 from voice_gateway.cors import cors_middleware
-from voice_gateway.middlewares import error_middleware
-from voice_gateway.routes import health, internal, keys, ops, reads, sessions, webhooks
+from voice_gateway.middlewares import error_middleware, request_middleware
+from voice_gateway.openapi import build_document
+from voice_gateway.routes import (
+    agents,
+    audit,
+    health,
+    internal,
+    keys,
+    livekit_token,
+    meta,
+    ops,
+    reads,
+    sessions,
+    web_page,
+    webhooks,
+)
 from voice_gateway.services.audit import SessionAudit
+from voice_gateway.services.capacity import AgentCapacity
 from voice_gateway.services.keys import KeyService, default_limits
 from voice_gateway.services.limits import StartLimiter
 from voice_gateway.services.livekit import LiveKitRooms
 from voice_gateway.services.outgoing_webhooks import WebhookSender
 from voice_gateway.services.reaper import Reaper
 from voice_gateway.services.sessions import SessionService
+from voice_gateway.services.web_page import prepare_web_page
 from voice_gateway.state import (
+    AUDIT_STORE,
+    CAPACITY,
+    CATALOGUE,
     DATABASE,
     KEYS,
     LIVEKIT,
@@ -29,6 +49,7 @@ from voice_gateway.state import (
     SESSION_STORE,
     SESSIONS,
     SETTINGS,
+    WEB_PAGE,
 )
 from voice_gateway.store.audit import AuditStore
 from voice_gateway.store.database import Database
@@ -36,15 +57,23 @@ from voice_gateway.store.keys import KeyStore
 from voice_gateway.store.limits import RateCounterStore
 from voice_gateway.store.outbox import Outbox
 from voice_gateway.store.sessions import SessionStore
+from voice_gateway.store.workers import WorkerStore
+
+try:
+    VERSION = version("voice-orchestrator")
+except PackageNotFoundError:  # run from a checkout that was never installed
+    VERSION = "0.0.0"
 
 
 def create_app(settings: GatewaySettings) -> web.Application:
     app = web.Application(
-        middlewares=[error_middleware, cors_middleware], client_max_size=settings.max_body_bytes
+        middlewares=[request_middleware, error_middleware, cors_middleware],
+        client_max_size=settings.max_body_bytes,
     )
     app[SETTINGS] = settings
     # Loaded here, not lazily: a broken catalogue fails the start, not a request.
     catalogue = AgentCatalogue.load(settings.agents_file)
+    app[CATALOGUE] = catalogue
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
         db = Database(settings.database_url)
@@ -56,12 +85,17 @@ def create_app(settings: GatewaySettings) -> web.Application:
         )
         if settings.bootstrap_api_key is not None:
             await keys.ensure_bootstrap_key(settings.bootstrap_api_key.get_secret_value())
+        app[WEB_PAGE] = await prepare_web_page(settings, keys, catalogue)
         store = SessionStore(db)
+        audit_store = AuditStore(db)
+        app[AUDIT_STORE] = audit_store
         app[DATABASE] = db
         app[KEYS] = keys
         app[LIVEKIT] = livekit
         app[SESSION_STORE] = store
         events = WebhookSender(settings, Outbox(db), store, http)
+        capacity = AgentCapacity(settings, WorkerStore(db))
+        app[CAPACITY] = capacity
         session_service = SessionService(
             settings=settings,
             catalogue=catalogue,
@@ -69,11 +103,17 @@ def create_app(settings: GatewaySettings) -> web.Application:
             livekit=livekit,
             events=events,
             limiter=StartLimiter(RateCounterStore(db)),
-            audit=SessionAudit(AuditStore(db)),
+            audit=SessionAudit(audit_store),
+            capacity=capacity,
         )
         app[SESSIONS] = session_service
         reaper = Reaper(
-            settings=settings, db=db, store=store, sessions=session_service, livekit=livekit
+            settings=settings,
+            db=db,
+            store=store,
+            sessions=session_service,
+            livekit=livekit,
+            capacity=capacity,
         )
         app[REAPER] = reaper
         tasks = []
@@ -87,6 +127,7 @@ def create_app(settings: GatewaySettings) -> web.Application:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await session_service.aclose()
         await http.close()
         await db.close()
 
@@ -98,4 +139,28 @@ def create_app(settings: GatewaySettings) -> web.Application:
     app.add_routes(internal.routes)
     app.add_routes(webhooks.routes)
     app.add_routes(keys.routes)
+    app.add_routes(agents.routes)
+    app.add_routes(livekit_token.routes)
+    app.add_routes(audit.routes)
+    app.add_routes(meta.openapi_routes)
+    if settings.metrics_port is None:
+        app.add_routes(meta.metrics_routes)
+    else:
+        app.cleanup_ctx.append(_metrics_listener(settings))
+    app.add_routes(web_page.routes)  # last: its catch-all serves the page's own paths
+    # Built once the routes are all there: the document describes exactly what is served.
+    app[meta.OPENAPI_DOCUMENT] = build_document(app, title="Voice gateway", version=VERSION)
     return app
+
+
+def _metrics_listener(
+    settings: GatewaySettings,
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def listen(app: web.Application) -> AsyncIterator[None]:
+        runner = web.AppRunner(meta.metrics_app(app), access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, settings.metrics_host, settings.metrics_port).start()
+        yield
+        await runner.cleanup()
+
+    return listen

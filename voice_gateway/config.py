@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_CATALOGUE = Path(__file__).with_name("agents.yaml")
+# Where `npm run build` (scripts/setup.sh) puts the browser client of this checkout.
+DEFAULT_WEB_DIR = Path(__file__).resolve().parent.parent / "web" / "dist"
 
 
 class GatewaySettings(BaseSettings):
@@ -62,6 +64,25 @@ class GatewaySettings(BaseSettings):
     # sight is opt-in, since other applications may share the LiveKit server.
     reap_orphan_rooms: bool = False
 
+    # Start that guarantees an agent. Workers report their free capacity to the internal API;
+    # with none fresh and free, /start answers 503 no_agent_available and creates no room. Turn
+    # the check off only when the agents serving `agent_name` do not report to this gateway.
+    agent_capacity_check: bool = True
+    # Workers report every 2 s and at once when draining; a report older than this is ignored.
+    worker_report_ttl_seconds: float = Field(default=6.0, gt=0)
+    no_agent_retry_after_seconds: int = Field(default=5, ge=1)
+    # A dispatch whose job no worker claimed within this time is re-dispatched once; the second
+    # unclaimed dispatch fails the session (agent_never_joined) and deletes its room. A claimed
+    # job's agent must be in the room within agent_join_timeout_seconds of the dispatch. Longer
+    # than livekit-server's own wait for a worker to accept a job (10 s), so LiveKit has tried
+    # every worker it knows before the gateway steps in.
+    dispatch_assign_timeout_seconds: float = Field(default=12.0, gt=0)
+    # "waitForAgent": true bounds /start by this (a request may ask for less), then 504
+    # agent_timeout with nothing left behind.
+    wait_for_agent_timeout_seconds: float = Field(default=20.0, gt=0)
+    # An Idempotency-Key answers the same session for this long.
+    idempotency_window_seconds: int = Field(default=24 * 3600, ge=60)
+
     # Outgoing webhooks (services/outgoing_webhooks.py): where session.started/ended go.
     webhook_urls: list[str] = Field(default_factory=list)
     webhook_secret: SecretStr | None = None
@@ -69,7 +90,36 @@ class GatewaySettings(BaseSettings):
     webhook_max_attempts: int = Field(default=10, ge=1)
     webhook_poll_seconds: float = Field(default=0.5, gt=0)
 
+    # The browser client (web/), served at `/`. Its page reads the publishable key below from
+    # /config.json: a key the gateway stores at start (like the bootstrap key) when it does not
+    # know it yet, bound to every agent of the catalogue and to web_origins (empty: the gateway's
+    # own address). Never a secret key: anyone can read what a page holds.
+    web_dir: Path = DEFAULT_WEB_DIR
+    web_publishable_key: SecretStr | None = None
+    web_origins: list[str] = Field(default_factory=list)
+    web_default_agent: str | None = None
+    # GET /metrics: on the API's own port by default; with a port set, on that port alone
+    # (bound to metrics_host, loopback unless changed), so the API port does not expose it.
+    metrics_port: int | None = Field(default=None, ge=0, le=65535)
+    metrics_host: str = "127.0.0.1"
+
     log_level: str = "INFO"
+
+    @field_validator("web_publishable_key")
+    @classmethod
+    def _publishable_only(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith("vgw_pk_"):
+            raise ValueError("the web page's key must be a publishable key (vgw_pk_...)")
+        return value
+
+    @property
+    def page_origins(self) -> list[str]:
+        """Where the served page runs: the configured origins, or this gateway's own address."""
+        if self.web_origins:
+            return self.web_origins
+        local = self.host in ("127.0.0.1", "localhost", "0.0.0.0")
+        hosts = ["127.0.0.1", "localhost"] if local else [self.host]
+        return [f"http://{h}:{self.port}" for h in hosts]
 
     @property
     def client_livekit_url(self) -> str:

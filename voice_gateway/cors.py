@@ -13,13 +13,17 @@ from voice_gateway.errors import ApiError, OriginNotAllowed, StoreUnavailable
 from voice_gateway.middlewares import Handler
 from voice_gateway.state import KEYS
 
-BROWSER_PATHS = frozenset({"/v1/sessions/start", "/v1/sessions/end"})
+BROWSER_PATHS = frozenset(
+    {"/v1/sessions/start", "/v1/sessions/end", "/v1/livekit/token", "/v1/agents"}
+)
 PREFLIGHT_HEADERS = {
-    "Access-Control-Allow-Methods": "POST, OPTIONS",
-    "Access-Control-Allow-Headers": "Content-Type, X-Api-Key, Authorization, X-Request-Id",
+    "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
+    "Access-Control-Allow-Headers": (
+        "Content-Type, X-Api-Key, Authorization, X-Request-Id, Idempotency-Key"
+    ),
     "Access-Control-Max-Age": "600",
 }
-EXPOSE_HEADERS = "Retry-After, X-Request-Id"
+EXPOSE_HEADERS = "Retry-After, X-Request-Id, Idempotent-Replayed"
 
 
 async def _origin_known(request: web.Request, origin: str) -> bool:

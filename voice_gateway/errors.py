@@ -13,6 +13,13 @@ class ApiError(Exception):
         self.headers = headers or {}
 
 
+class RetryLater(ApiError):
+    """An error a client may retry after `Retry-After` seconds, which the answer carries."""
+
+    def __init__(self, message: str, *, retry_after_seconds: int) -> None:
+        super().__init__(message, headers={"Retry-After": str(max(1, retry_after_seconds))})
+
+
 class InvalidJson(ApiError):
     status, code = 400, "invalid_json"
 
@@ -45,6 +52,10 @@ class WrongKeyType(ApiError):
     status, code = 403, "wrong_key_type"
 
 
+class SecretKeyInBrowser(ApiError):
+    status, code = 403, "secret_key_in_browser"
+
+
 class AgentNotFound(ApiError):
     status, code = 404, "agent_not_found"
 
@@ -61,12 +72,30 @@ class NotFound(ApiError):
     status, code = 404, "not_found"
 
 
+class WebClientNotBuilt(ApiError):
+    status, code = 404, "web_client_not_built"
+
+
 class MethodNotAllowed(ApiError):
     status, code = 405, "method_not_allowed"
 
 
 class KeyRevoked(ApiError):
     status, code = 409, "key_revoked"
+
+
+class IdempotencyConflict(ApiError):
+    status, code = 409, "idempotency_conflict"
+
+
+class IdempotencyInProgress(RetryLater):
+    status, code = 409, "idempotency_in_progress"
+
+
+class JobNotWanted(ApiError):
+    """Told to a worker whose job may not join: the session is over, or another job has it."""
+
+    status, code = 409, "job_not_wanted"
 
 
 class PayloadTooLarge(ApiError):
@@ -77,11 +106,8 @@ class UnsupportedMediaType(ApiError):
     status, code = 415, "unsupported_media_type"
 
 
-class RateLimited(ApiError):
+class RateLimited(RetryLater):
     status, code = 429, "rate_limited"
-
-    def __init__(self, message: str, *, retry_after_seconds: int) -> None:
-        super().__init__(message, headers={"Retry-After": str(max(1, retry_after_seconds))})
 
 
 class LiveKitUnavailable(ApiError):
@@ -90,3 +116,11 @@ class LiveKitUnavailable(ApiError):
 
 class StoreUnavailable(ApiError):
     status, code = 503, "store_unavailable"
+
+
+class NoAgentAvailable(RetryLater):
+    status, code = 503, "no_agent_available"
+
+
+class AgentTimeout(ApiError):
+    status, code = 504, "agent_timeout"

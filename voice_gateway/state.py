@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from voice_gateway.catalogue import AgentCatalogue
 from voice_gateway.config import GatewaySettings
+from voice_gateway.services.capacity import AgentCapacity
 from voice_gateway.services.keys import KeyService
 from voice_gateway.services.livekit import LiveKitRooms
 from voice_gateway.services.reaper import Reaper
 from voice_gateway.services.sessions import SessionService
+from voice_gateway.services.web_page import WebPage
+from voice_gateway.store.audit import AuditStore
 from voice_gateway.store.database import Database
 from voice_gateway.store.sessions import SessionStore
 
@@ -19,3 +23,7 @@ LIVEKIT = web.AppKey("livekit", LiveKitRooms)
 SESSIONS = web.AppKey("sessions", SessionService)
 SESSION_STORE = web.AppKey("session_store", SessionStore)
 REAPER = web.AppKey("reaper", Reaper)
+CATALOGUE = web.AppKey("catalogue", AgentCatalogue)
+WEB_PAGE = web.AppKey("web_page", WebPage)
+AUDIT_STORE = web.AppKey("audit_store", AuditStore)
+CAPACITY = web.AppKey("capacity", AgentCapacity)

@@ -24,6 +24,10 @@ from devstack.stack import Stack
 from devstack.voice_client import VoiceClient
 
 WEBHOOK_SECRET = "whsec_" + secrets.token_urlsafe(24)
+# How long an agent may take to join a room it was dispatched to. Seconds when the machine is
+# idle; under the load of a shared 2-core machine a job process took 30 s to connect (its
+# process pool was being refilled while other engineers' tests ran).
+AGENT_JOIN_S = 90
 
 
 class WebhookReceiver:
@@ -111,6 +115,12 @@ def stack(
             "VOICEGW_WEBHOOK_ENDED_DELAY_SECONDS": "1",
             "VOICEGW_REAPER_INTERVAL_SECONDS": "1",
             "VOICEGW_ROOM_DEPARTURE_TIMEOUT_SECONDS": "2",
+            # Room for a loaded machine, inside the contract fuzzer's 30 s request timeout; a test
+            # of the timeout asks for less.
+            "VOICEGW_WAIT_FOR_AGENT_TIMEOUT_SECONDS": "25",
+            # A worker restarted on a loaded machine may take longer than the default 30 s to
+            # report; the dispatch watch waits that long for one before it gives a session up.
+            "VOICEGW_AGENT_JOIN_TIMEOUT_SECONDS": "60",
         },
     )
     try:

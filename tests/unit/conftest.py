@@ -49,13 +49,15 @@ async def livekit() -> FakeLiveKit:
 
 
 @pytest_asyncio.fixture(loop_scope="session")
-async def service(db: Database, livekit: FakeLiveKit) -> SessionService:
-    return SessionService(
+async def service(db: Database, livekit: FakeLiveKit) -> AsyncIterator[SessionService]:
+    s = SessionService(
         settings=GatewaySettings(),
         catalogue=AgentCatalogue.load(DEFAULT_CATALOGUE),
         store=SessionStore(db),
         livekit=livekit,
     )
+    yield s
+    await s.aclose()
 
 
 OWNER = Principal(

@@ -3,16 +3,18 @@ the proof that a feature works (the end-to-end tests use a real livekit-server).
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from voice_gateway.errors import LiveKitUnavailable
-from voice_gateway.services.livekit import LiveKitRooms, LiveRoom
+from voice_gateway.services.livekit import LiveKitRooms, LiveRoom, ParticipantDetails
 
 
 class FakeLiveKit(LiveKitRooms):
     def __init__(self) -> None:  # no super(): nothing to connect to
         self.rooms: dict[str, LiveRoom] = {}
         self.agents: set[str] = set()
+        self.taken: set[str] = set()  # rooms whose dispatch LiveKit assigned to a worker
         self.fail_on: set[str] = set()
         self.calls: list[tuple[str, str]] = []
 
@@ -30,6 +32,14 @@ class FakeLiveKit(LiveKitRooms):
         self._maybe_fail("dispatch the agent")
         return "AD_1"
 
+    async def dispatch_taken(self, room: str, *, agent_name: str) -> bool:
+        return room in self.taken
+
+    async def withdraw_dispatches(self, room: str, *, agent_name: str) -> int:
+        self.calls.append(("withdraw_dispatches", room))
+        self._maybe_fail("list dispatches")
+        return 1
+
     async def delete_room(self, name: str) -> bool:
         self.calls.append(("delete_room", name))
         self._maybe_fail("delete the room")
@@ -44,5 +54,10 @@ class FakeLiveKit(LiveKitRooms):
     async def has_agent(self, room: str) -> bool:
         return room in self.agents
 
-    def user_token(self, *, room: str, identity: str) -> str:
+    async def agent_joined_at(self, room: str) -> datetime | None:
+        return datetime.now(UTC) if room in self.agents else None
+
+    def user_token(
+        self, *, room: str, identity: str, details: ParticipantDetails | None = None
+    ) -> str:
         return f"token-for-{identity}-in-{room}"

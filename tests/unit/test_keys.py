@@ -12,6 +12,7 @@ from voice_gateway.errors import (
     InsufficientScope,
     InvalidRequest,
     OriginNotAllowed,
+    SecretKeyInBrowser,
     WrongKeyType,
 )
 from voice_gateway.services.keys import (
@@ -191,3 +192,31 @@ def test_a_naive_expiry_is_read_as_utc() -> None:
     naive = datetime(2027, 1, 1)
     spec = check_new_key(NewKey(name="x", expires_at=naive), actor=OWNER, known_agents=[], at=NOW)
     assert spec.expires_at == naive.replace(tzinfo=UTC)
+
+
+def test_a_secret_key_from_a_browser_is_refused_unless_allowed() -> None:
+    with pytest.raises(SecretKeyInBrowser) as refused:
+        OWNER.require_not_in_browser("https://app.example.com")
+    assert "publishable" in refused.value.message
+    OWNER.require_not_in_browser(None)  # a server: no Origin header
+    BROWSER.require_not_in_browser("https://app.example.com")
+    console = Principal(
+        "key_ops", "secret", frozenset(ALL_SCOPES), frozenset(), frozenset(), allow_browser=True
+    )
+    console.require_not_in_browser("https://ops.example.com")
+
+
+def test_allow_browser_is_for_secret_keys_only() -> None:
+    spec = NewKey(
+        name="web",
+        kind="publishable",
+        agent_ids=("demo",),
+        allowed_origins=("https://app.example.com",),
+        allow_browser=True,
+    )
+    with pytest.raises(InvalidRequest, match="allowBrowser"):
+        check_new_key(spec, actor=OWNER, known_agents=None, at=NOW)
+    ops = check_new_key(
+        NewKey(name="ops", allow_browser=True), actor=OWNER, known_agents=None, at=NOW
+    )
+    assert ops.allow_browser

@@ -37,6 +37,8 @@ def create_body(args: argparse.Namespace) -> dict[str, Any]:
         body["agentIds"] = args.agent
     if args.origin:
         body["allowedOrigins"] = args.origin
+    if args.allow_browser:
+        body["allowBrowser"] = True
     if args.expires_in:
         body["expiresAt"] = (datetime.now(UTC) + parse_duration(args.expires_in)).isoformat()
     elif args.expires_at:
@@ -105,6 +107,11 @@ def register(groups: Any) -> None:
     create.add_argument("--agent", action="append", help="publishable keys: an agent id; repeat")
     create.add_argument(
         "--origin", action="append", help="publishable keys: e.g. https://app.example.com; repeat"
+    )
+    create.add_argument(
+        "--allow-browser",
+        action="store_true",
+        help="secret keys: may be sent from a web page (an ops console); else 403 from browsers",
     )
     expiry = create.add_mutually_exclusive_group()
     expiry.add_argument("--expires-in", help="e.g. 30d, 12h, 15m")

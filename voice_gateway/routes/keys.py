@@ -4,22 +4,24 @@ creation or rotation and nowhere else; rotation keeps the key's id."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
 from aiohttp import web
 from pydantic import Field
 
-from voice_gateway.requests import authenticate, read_body
-from voice_gateway.schemas import _In, _Out
+from voice_gateway.errors import KeyNotFound, KeyRevoked
+from voice_gateway.operations import ApiRoutes, Operation
+from voice_gateway.schemas import CountMeta, Timestamp, _In, _Out
 from voice_gateway.services.keys import IssuedKey, KeyLimits, NewKey
 from voice_gateway.state import KEYS
 from voice_gateway.store.models import ApiKeyRecord
 
-routes = web.RouteTableDef()
+routes = ApiRoutes()
 
 SCOPE = "keys:write"
 # Answers that carry a key value must not sit in any cache.
 NO_STORE = {"Cache-Control": "no-store"}
+KEY_ID_PARAM = {"type": "string", "minLength": 1, "maxLength": 40}
 
 
 class CreateKeyRequest(_In):
@@ -28,10 +30,11 @@ class CreateKeyRequest(_In):
     scopes: list[str] | None = Field(default=None, max_length=8)
     agent_ids: list[str] = Field(default_factory=list, max_length=64)
     allowed_origins: list[str] = Field(default_factory=list, max_length=32)
-    expires_at: datetime | None = None
+    expires_at: Timestamp | None = None
     rate_limit_per_minute: int | None = Field(default=None, ge=1, le=1_000_000)
     rate_limit_window_seconds: int | None = Field(default=None, ge=1, le=3600)
     max_concurrent_sessions: int | None = Field(default=None, ge=1, le=100_000)
+    allow_browser: bool = False
 
 
 class KeyView(_Out):
@@ -50,24 +53,82 @@ class KeyView(_Out):
     expires_at: datetime | None
     revoked_at: datetime | None
     rotated_at: datetime | None
+    allow_browser: bool
 
     @classmethod
     def of(cls, r: ApiKeyRecord) -> KeyView:
         """Reads the record's same-named fields; the hash is not one of them, so it never leaks."""
         return cls.model_validate(r, from_attributes=True)
 
-    def dump(self) -> dict[str, Any]:
-        return self.model_dump(by_alias=True, mode="json")
+
+class IssuedKeyView(KeyView):
+    key: str = Field(description="The key's value: shown in this answer and never again")
+
+    @classmethod
+    def issued(cls, issued: IssuedKey) -> IssuedKeyView:
+        return cls(**KeyView.of(issued.record).model_dump(), key=issued.value)
 
 
-def _issued(issued: IssuedKey) -> dict[str, Any]:
-    return {**KeyView.of(issued.record).dump(), "key": issued.value}
+class KeyList(_Out):
+    data: list[KeyView]
+    meta: CountMeta
 
 
-@routes.post("/v1/keys")
+CREATE = Operation(
+    method="POST",
+    path="/v1/keys",
+    summary="Create a key; the answer holds its value, the only time it is shown",
+    tag="keys",
+    scope=SCOPE,
+    body=CreateKeyRequest,
+    responses={201: IssuedKeyView},
+    headers={201: NO_STORE},
+)
+LIST = Operation(
+    method="GET",
+    path="/v1/keys",
+    summary="Every key, without values",
+    tag="keys",
+    scope=SCOPE,
+    responses={200: KeyList},
+)
+SHOW = Operation(
+    method="GET",
+    path="/v1/keys/{key_id}",
+    summary="One key, without its value",
+    tag="keys",
+    scope=SCOPE,
+    path_params={"key_id": KEY_ID_PARAM},
+    responses={200: KeyView},
+    errors=(KeyNotFound,),
+)
+REVOKE = Operation(
+    method="POST",
+    path="/v1/keys/{key_id}/revoke",
+    summary="Revoke a key: it fails from the next request (idempotent)",
+    tag="keys",
+    scope=SCOPE,
+    path_params={"key_id": KEY_ID_PARAM},
+    responses={200: KeyView},
+    errors=(KeyNotFound,),
+)
+ROTATE = Operation(
+    method="POST",
+    path="/v1/keys/{key_id}/rotate",
+    summary="Rotate a key: a new value under the same id; the old value fails from now on",
+    tag="keys",
+    scope=SCOPE,
+    path_params={"key_id": KEY_ID_PARAM},
+    responses={200: IssuedKeyView},
+    headers={200: NO_STORE},
+    errors=(KeyNotFound, KeyRevoked),
+)
+
+
+@routes.operation(CREATE)
 async def create_key(request: web.Request) -> web.Response:
-    actor = await authenticate(request, SCOPE)
-    body = await read_body(request, CreateKeyRequest)
+    actor = await CREATE.authenticate(request)
+    body = await CREATE.read_body(request)
     spec = NewKey(
         name=body.name,
         kind=body.kind,
@@ -80,36 +141,37 @@ async def create_key(request: web.Request) -> web.Response:
             rate_limit_window_seconds=body.rate_limit_window_seconds,
             max_concurrent_sessions=body.max_concurrent_sessions,
         ),
+        allow_browser=body.allow_browser,
     )
     issued = await request.app[KEYS].create(spec, actor=actor)
-    return web.json_response(_issued(issued), status=web.HTTPCreated.status_code, headers=NO_STORE)
+    return CREATE.reply(IssuedKeyView.issued(issued))
 
 
-@routes.get("/v1/keys")
+@routes.operation(LIST)
 async def list_keys(request: web.Request) -> web.Response:
-    await authenticate(request, SCOPE)
+    await LIST.authenticate(request)
     records = await request.app[KEYS].list_keys()
-    return web.json_response(
-        {"data": [KeyView.of(r).dump() for r in records], "meta": {"count": len(records)}}
+    return LIST.reply(
+        KeyList(data=[KeyView.of(r) for r in records], meta=CountMeta(count=len(records)))
     )
 
 
-@routes.get("/v1/keys/{key_id}")
+@routes.operation(SHOW)
 async def show_key(request: web.Request) -> web.Response:
-    await authenticate(request, SCOPE)
+    await SHOW.authenticate(request)
     record = await request.app[KEYS].get(request.match_info["key_id"])
-    return web.json_response(KeyView.of(record).dump())
+    return SHOW.reply(KeyView.of(record))
 
 
-@routes.post("/v1/keys/{key_id}/revoke")
+@routes.operation(REVOKE)
 async def revoke_key(request: web.Request) -> web.Response:
-    actor = await authenticate(request, SCOPE)
+    actor = await REVOKE.authenticate(request)
     record = await request.app[KEYS].revoke(request.match_info["key_id"], actor=actor)
-    return web.json_response(KeyView.of(record).dump())
+    return REVOKE.reply(KeyView.of(record))
 
 
-@routes.post("/v1/keys/{key_id}/rotate")
+@routes.operation(ROTATE)
 async def rotate_key(request: web.Request) -> web.Response:
-    actor = await authenticate(request, SCOPE)
+    actor = await ROTATE.authenticate(request)
     issued = await request.app[KEYS].rotate(request.match_info["key_id"], actor=actor)
-    return web.json_response(_issued(issued), headers=NO_STORE)
+    return ROTATE.reply(IssuedKeyView.issued(issued))

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Literal
 
 from aiohttp import web
+from pydantic import Field
 
-from voice_gateway.errors import NotFound
-from voice_gateway.requests import authenticate, read_body
-from voice_gateway.schemas import SessionView, _In
+from voice_gateway.errors import LiveKitUnavailable, NotFound
+from voice_gateway.operations import ApiRoutes, Operation
+from voice_gateway.schemas import ROOM_PARAM, CountMeta, SessionView, _In, _Out
 from voice_gateway.services.reaper import overdue
 from voice_gateway.state import LIVEKIT, REAPER, SESSION_STORE, SESSIONS
 from voice_gateway.store.database import now
 from voice_gateway.store.models import EndReason
 
-routes = web.RouteTableDef()
+routes = ApiRoutes()
+SCOPE = "ops:write"
 
 
 class RoomNotFound(NotFound):
@@ -25,54 +28,125 @@ class ReapRequest(_In):
     dry_run: bool = False
 
 
-@routes.get("/v1/ops/rooms")
+class RoomView(_Out):
+    room_name: str
+    sid: str
+    num_participants: int = Field(
+        description="LiveKit's count of the room's participants, agents not included"
+    )
+    created_at: datetime
+    orphan: bool
+    overdue: bool
+    session: SessionView | None
+
+
+class RoomList(_Out):
+    data: list[RoomView]
+    meta: CountMeta
+
+
+class EndedRoomView(_Out):
+    room_name: str
+    deleted: bool
+    session: SessionView | None
+
+
+class ReapActionView(_Out):
+    room_name: str
+    session_id: str | None
+    reason: str
+    action: Literal["end", "flag"]
+
+
+class ReapView(_Out):
+    dry_run: bool
+    actions: list[ReapActionView]
+
+
+ROOMS = Operation(
+    method="GET",
+    path="/v1/ops/rooms",
+    summary="Every LiveKit room with its session, flagging orphans and overdue rooms",
+    tag="ops",
+    scope=SCOPE,
+    responses={200: RoomList},
+    errors=(LiveKitUnavailable,),
+)
+END_ROOM = Operation(
+    method="POST",
+    path="/v1/ops/rooms/{room}/end",
+    summary="End any room, known or not (recorded as ops_ended)",
+    tag="ops",
+    scope=SCOPE,
+    path_params={"room": ROOM_PARAM},
+    responses={200: EndedRoomView},
+    errors=(RoomNotFound, LiveKitUnavailable),
+)
+REAP = Operation(
+    method="POST",
+    path="/v1/ops/reap",
+    summary="One reaper pass now; with dryRun it only reports",
+    tag="ops",
+    scope=SCOPE,
+    body=ReapRequest,
+    body_required=False,
+    responses={200: ReapView},
+    errors=(LiveKitUnavailable,),
+)
+
+
+@routes.operation(ROOMS)
 async def list_rooms(request: web.Request) -> web.Response:
-    await authenticate(request, "ops:write")
+    await ROOMS.authenticate(request)
     store = request.app[SESSION_STORE]
     at = now()
     out = []
     for room in await request.app[LIVEKIT].list_rooms():
         record = await store.get_by_room(room.name)
         out.append(
-            {
-                "roomName": room.name,
-                "sid": room.sid,
-                "numParticipants": room.num_participants,
-                "createdAt": datetime.fromtimestamp(room.created_at, UTC).isoformat(),
-                "orphan": record is None,
-                "overdue": record is not None and not record.is_over and overdue(record, at),
-                "session": SessionView.of(record).dump() if record else None,
-            }
+            RoomView(
+                room_name=room.name,
+                sid=room.sid,
+                num_participants=room.num_participants,
+                created_at=datetime.fromtimestamp(room.created_at, UTC),
+                orphan=record is None,
+                overdue=record is not None and not record.is_over and overdue(record, at),
+                # With who joined when: LiveKit's count leaves agents out.
+                session=SessionView.of(record, detail=True) if record else None,
+            )
         )
-    return web.json_response({"data": out, "meta": {"count": len(out)}})
+    return ROOMS.reply(RoomList(data=out, meta=CountMeta(count=len(out))))
 
 
-@routes.post("/v1/ops/rooms/{room}/end")
+@routes.operation(END_ROOM)
 async def end_room(request: web.Request) -> web.Response:
     """Ends any room: a session's (recorded as ops_ended) or an orphan LiveKit knows alone."""
-    await authenticate(request, "ops:write")
+    await END_ROOM.authenticate(request)
     name = request.match_info["room"]
     record = await request.app[SESSION_STORE].get_by_room(name)
     if record is not None and not record.is_over:
         ended = await request.app[SESSIONS].end(name, reason=EndReason.OPS_ENDED)
-        return web.json_response(
-            {"roomName": name, "deleted": True, "session": SessionView.of(ended).dump()}
+        return END_ROOM.reply(
+            EndedRoomView(room_name=name, deleted=True, session=SessionView.of(ended))
         )
     deleted = await request.app[LIVEKIT].delete_room(name)
     if not deleted and record is None:
         raise RoomNotFound(f"no room and no session named {name!r}")
-    return web.json_response(
-        {
-            "roomName": name,
-            "deleted": deleted,
-            "session": SessionView.of(record).dump() if record else None,
-        }
+    return END_ROOM.reply(
+        EndedRoomView(
+            room_name=name, deleted=deleted, session=SessionView.of(record) if record else None
+        )
     )
 
 
-@routes.post("/v1/ops/reap")
+@routes.operation(REAP)
 async def reap(request: web.Request) -> web.Response:
-    await authenticate(request, "ops:write")
-    body = await read_body(request, ReapRequest) if request.can_read_body else ReapRequest()
+    await REAP.authenticate(request)
+    body = await REAP.read_body(request) if request.can_read_body else ReapRequest()
     actions = await request.app[REAPER].run_once(dry_run=body.dry_run)
-    return web.json_response({"dryRun": body.dry_run, "actions": [a.as_json() for a in actions]})
+    return REAP.reply(
+        ReapView(
+            dry_run=body.dry_run,
+            actions=[ReapActionView.model_validate(a.as_json()) for a in actions],
+        )
+    )

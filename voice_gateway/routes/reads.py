@@ -2,62 +2,76 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from collections import defaultdict
 from datetime import UTC, datetime
-from typing import Any, TypeVar
 
 from aiohttp import web
-from pydantic import ValidationError
 
-from voice_gateway.errors import InvalidRequest
-from voice_gateway.requests import authenticate
-from voice_gateway.schemas import SessionListQuery, SessionView, TranscriptSegmentView, UsageQuery
-from voice_gateway.services.sessions import describe_validation_error
+from voice_gateway.errors import MethodNotAllowed, SessionNotFound
+from voice_gateway.operations import ApiRoutes, Operation
+from voice_gateway.pagination import decode_cursor, page_of
+from voice_gateway.schemas import (
+    ROOM_PARAM,
+    SessionListQuery,
+    SessionPage,
+    SessionView,
+    TranscriptSegmentView,
+    TranscriptView,
+    UsageQuery,
+    UsageTotals,
+    UsageView,
+)
 from voice_gateway.state import SESSION_STORE, SESSIONS
 from voice_gateway.store.sessions import SessionQuery
 
-routes = web.RouteTableDef()
-Q = TypeVar("Q", SessionListQuery, UsageQuery)
+routes = ApiRoutes()
+
+LIST = Operation(
+    method="GET",
+    path="/v1/sessions",
+    summary="Sessions, newest first, filtered and paged by cursor",
+    tag="sessions",
+    scope="sessions:read",
+    query=SessionListQuery,
+    responses={200: SessionPage},
+)
+SHOW = Operation(
+    method="GET",
+    path="/v1/sessions/{room}",
+    # Not /v1/sessions/start or /end, so those paths answer 405 to a GET, not session_not_found.
+    route="/v1/sessions/{room:(?!(?:start|end)$)[^/]+}",
+    summary="One session: state, timestamps, end reason, participants",
+    tag="sessions",
+    scope="sessions:read",
+    path_params={"room": {**ROOM_PARAM, "not": {"enum": ["start", "end"]}}},
+    responses={200: SessionView},
+    errors=(SessionNotFound, MethodNotAllowed),  # 405 for "start" and "end", the POST paths
+)
+TRANSCRIPT = Operation(
+    method="GET",
+    path="/v1/sessions/{room}/transcript",
+    summary="A session's final transcript lines, in the order they were spoken",
+    tag="sessions",
+    scope="sessions:read",
+    path_params={"room": ROOM_PARAM},
+    responses={200: TranscriptView},
+    errors=(SessionNotFound,),
+)
+USAGE = Operation(
+    method="GET",
+    path="/v1/usage",
+    summary="Sessions and minutes, in total and per agent",
+    tag="sessions",
+    scope="sessions:read",
+    query=UsageQuery,
+    responses={200: UsageView},
+)
 
 
-def _query_params(request: web.Request) -> dict[str, Any]:
-    params: dict[str, Any] = {}
-    for key in request.query:
-        values = request.query.getall(key)
-        params[key] = values if key == "status" else values[-1]
-    if "status" in params:
-        params["status"] = [s for v in params["status"] for s in v.split(",") if s]
-    return params
-
-
-def _parse(model: type[Q], request: web.Request) -> Q:
-    try:
-        return model.model_validate(_query_params(request))
-    except ValidationError as exc:
-        raise InvalidRequest(describe_validation_error(exc)) from None
-
-
-def _encode_cursor(created_at: datetime, session_id: str) -> str:
-    raw = json.dumps([created_at.isoformat(), session_id]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> tuple[datetime, str]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        created, sid = json.loads(raw)
-        return datetime.fromisoformat(created), str(sid)
-    except (ValueError, TypeError, binascii.Error):
-        raise InvalidRequest("cursor: not a cursor this API returned") from None
-
-
-@routes.get("/v1/sessions")
+@routes.operation(LIST)
 async def list_sessions(request: web.Request) -> web.Response:
-    await authenticate(request, "sessions:read")
-    q = _parse(SessionListQuery, request)
+    await LIST.authenticate(request)
+    q = LIST.read_query(request)
     records = await request.app[SESSION_STORE].query(
         SessionQuery(
             statuses=tuple(q.status),
@@ -65,51 +79,43 @@ async def list_sessions(request: web.Request) -> web.Response:
             user_identity=q.user_identity,
             since=q.since,
             until=q.until,
-            after=_decode_cursor(q.cursor) if q.cursor else None,
+            after=decode_cursor(q.cursor) if q.cursor else None,
             limit=q.limit + 1,
         )
     )
-    page, more = records[: q.limit], len(records) > q.limit
-    next_cursor = _encode_cursor(page[-1].created_at, page[-1].id) if more and page else None
-    return web.json_response(
-        {
-            "data": [SessionView.of(r).dump() for r in page],
-            "meta": {"count": len(page), "limit": q.limit, "nextCursor": next_cursor},
-        }
-    )
+    page, meta = page_of(records, q.limit, lambda r: (r.created_at, r.id))
+    return LIST.reply(SessionPage(data=[SessionView.of(r) for r in page], meta=meta))
 
 
-@routes.get("/v1/sessions/{room}")
+@routes.operation(SHOW)
 async def show_session(request: web.Request) -> web.Response:
-    await authenticate(request, "sessions:read")
+    await SHOW.authenticate(request)
     record = await request.app[SESSIONS].get(request.match_info["room"])
-    return web.json_response(SessionView.of(record, detail=True).dump())
+    return SHOW.reply(SessionView.of(record, detail=True))
 
 
-@routes.get("/v1/sessions/{room}/transcript")
+@routes.operation(TRANSCRIPT)
 async def session_transcript(request: web.Request) -> web.Response:
-    await authenticate(request, "sessions:read")
+    await TRANSCRIPT.authenticate(request)
     record = await request.app[SESSIONS].get(request.match_info["room"])
     segments = await request.app[SESSION_STORE].transcript(record.id)
-    return web.json_response(
-        {
-            "sessionId": record.id,
-            "roomName": record.room_name,
-            "segments": [
-                TranscriptSegmentView(
-                    speaker=s.speaker, text=s.text, spoken_at=s.spoken_at
-                ).model_dump(by_alias=True, mode="json")
+    return TRANSCRIPT.reply(
+        TranscriptView(
+            session_id=record.id,
+            room_name=record.room_name,
+            segments=[
+                TranscriptSegmentView(speaker=s.speaker, text=s.text, spoken_at=s.spoken_at)
                 for s in segments
             ],
-        }
+        )
     )
 
 
-@routes.get("/v1/usage")
+@routes.operation(USAGE)
 async def usage(request: web.Request) -> web.Response:
     """Minutes are counted from start to end, or to now for a session still running."""
-    await authenticate(request, "sessions:read")
-    q = _parse(UsageQuery, request)
+    await USAGE.authenticate(request)
+    q = USAGE.read_query(request)
     records = await request.app[SESSION_STORE].query(
         SessionQuery(since=q.since, until=q.until, limit=None)
     )
@@ -121,17 +127,17 @@ async def usage(request: web.Request) -> web.Response:
         minutes = ((r.ended_at or now) - r.started_at).total_seconds() / 60
         per_agent[r.agent_id]["sessions"] += 1
         per_agent[r.agent_id]["minutes"] += minutes
-    return web.json_response(
-        {
-            "since": q.since.isoformat() if q.since else None,
-            "until": q.until.isoformat() if q.until else None,
-            "total": {
-                "sessions": int(sum(a["sessions"] for a in per_agent.values())),
-                "minutes": round(sum(a["minutes"] for a in per_agent.values()), 3),
-            },
-            "agents": {
-                agent: {"sessions": int(a["sessions"]), "minutes": round(a["minutes"], 3)}
+    return USAGE.reply(
+        UsageView(
+            since=q.since,
+            until=q.until,
+            total=UsageTotals(
+                sessions=int(sum(a["sessions"] for a in per_agent.values())),
+                minutes=round(sum(a["minutes"] for a in per_agent.values()), 3),
+            ),
+            agents={
+                agent: UsageTotals(sessions=int(a["sessions"]), minutes=round(a["minutes"], 3))
                 for agent, a in sorted(per_agent.items())
             },
-        }
+        )
     )

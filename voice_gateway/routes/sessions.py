@@ -2,40 +2,78 @@
 
 from __future__ import annotations
 
-import json
-
 from aiohttp import web
 
-from voice_gateway.errors import PayloadTooLarge
-from voice_gateway.requests import authenticate, read_body
+from voice_gateway.errors import (
+    AgentNotFound,
+    AgentTimeout,
+    IdempotencyConflict,
+    IdempotencyInProgress,
+    LiveKitUnavailable,
+    NoAgentAvailable,
+    RateLimited,
+    SessionNotFound,
+)
+from voice_gateway.operations import ApiRoutes, Operation
 from voice_gateway.schemas import (
     EndSessionRequest,
     SessionView,
     StartSessionRequest,
     StartSessionResponse,
 )
-from voice_gateway.services.sessions import MAX_AGENT_CONFIG_BYTES
+from voice_gateway.services import idempotency
 from voice_gateway.state import SESSIONS
 
-routes = web.RouteTableDef()
+routes = ApiRoutes()
+
+START = Operation(
+    method="POST",
+    path="/v1/sessions/start",
+    summary="Start a session: create the room, dispatch the agent, mint the caller's token",
+    tag="sessions",
+    scope="sessions:write",
+    body=StartSessionRequest,
+    responses={201: StartSessionResponse},
+    errors=(
+        AgentNotFound,
+        RateLimited,
+        IdempotencyConflict,
+        IdempotencyInProgress,
+        LiveKitUnavailable,
+        NoAgentAvailable,
+        AgentTimeout,
+    ),
+    header_params={idempotency.HEADER: idempotency.HEADER_SCHEMA},
+    optional_headers={
+        201: {idempotency.REPLAYED_HEADER: "`true` when an earlier request with this key made it"}
+    },
+)
+END = Operation(
+    method="POST",
+    path="/v1/sessions/end",
+    summary="End a session and delete its room (idempotent)",
+    tag="sessions",
+    scope="sessions:write",
+    body=EndSessionRequest,
+    responses={200: SessionView},
+    errors=(SessionNotFound, LiveKitUnavailable),
+)
 
 
-@routes.post("/v1/sessions/start")
+@routes.operation(START)
 async def start_session(request: web.Request) -> web.Response:
-    principal = await authenticate(request, "sessions:write")
+    principal = await START.authenticate(request)
     await request.app[SESSIONS].check_rate(principal)
-    body = await read_body(request, StartSessionRequest)
-    if body.agent_config is not None:
-        size = len(json.dumps(body.agent_config).encode())
-        if size > MAX_AGENT_CONFIG_BYTES:
-            raise PayloadTooLarge(f"agentConfig is over {MAX_AGENT_CONFIG_BYTES} bytes")
-    sessions = request.app[SESSIONS]
-    config = sessions.resolve_agent(body.agent_id, body.agent_config, principal=principal)
-    started = await sessions.start(
+    key = idempotency.parse_key(request.headers.get(idempotency.HEADER))
+    body = await START.read_body(request)
+    started = await request.app[SESSIONS].start_requested(
         principal=principal,
         agent_id=body.agent_id,
         user_identity=body.user_identity,
-        config=config,
+        overrides=body.agent_config,
+        wait_for_agent=body.wait_for_agent,
+        wait_for_agent_seconds=body.wait_for_agent_timeout_seconds,
+        idempotency_key=key,
     )
     response = StartSessionResponse(
         session_id=started.record.id,
@@ -46,14 +84,13 @@ async def start_session(request: web.Request) -> web.Response:
         user_identity=started.record.user_identity,
         expires_at=started.expires_at,
     )
-    return web.json_response(
-        response.model_dump(by_alias=True, mode="json"), status=web.HTTPCreated.status_code
-    )
+    replayed = {idempotency.REPLAYED_HEADER: "true"} if started.replayed else None
+    return START.reply(response, headers=replayed)
 
 
-@routes.post("/v1/sessions/end")
+@routes.operation(END)
 async def end_session(request: web.Request) -> web.Response:
-    principal = await authenticate(request, "sessions:write")
-    body = await read_body(request, EndSessionRequest)
+    principal = await END.authenticate(request)
+    body = await END.read_body(request)
     record = await request.app[SESSIONS].end(body.room_name, actor=principal)
-    return web.json_response(SessionView.of(record).dump())
+    return END.reply(SessionView.of(record))

@@ -9,11 +9,33 @@ from aiohttp import web
 from livekit import api
 from livekit.protocol import models
 
-from voice_gateway.errors import InvalidWebhookSignature, PayloadTooLarge
+from voice_gateway.errors import InvalidWebhookSignature, LiveKitUnavailable, PayloadTooLarge
+from voice_gateway.metrics import LIVEKIT_WEBHOOKS
+from voice_gateway.operations import ApiRoutes, Auth, Operation, Raw
+from voice_gateway.schemas import _Out
 from voice_gateway.state import SESSIONS, SETTINGS
 
-routes = web.RouteTableDef()
+routes = ApiRoutes()
 log = structlog.get_logger("voice_gateway.webhooks")
+
+
+class WebhookAck(_Out):
+    ok: bool
+
+
+LIVEKIT_WEBHOOK = Operation(
+    method="POST",
+    path="/v1/livekit/webhook",
+    summary="Room and participant events from LiveKit, signed with the LiveKit API secret",
+    tag="livekit",
+    auth=Auth.LIVEKIT,
+    raw_body=Raw(
+        media_type="application/webhook+json",
+        schema={"type": "object", "description": "A LiveKit WebhookEvent (protobuf JSON)"},
+    ),
+    responses={200: WebhookAck},
+    errors=(LiveKitUnavailable,),
+)
 
 
 def _receive(request: web.Request, body: str) -> api.WebhookEvent:
@@ -24,16 +46,20 @@ def _receive(request: web.Request, body: str) -> api.WebhookEvent:
     token = request.headers.get("Authorization", "")
     if token.lower().startswith("bearer "):
         token = token[7:]
-    if not token:
-        raise InvalidWebhookSignature("the webhook carries no signature")
     try:
-        # livekit-api raises a bare Exception for a bad token or a body hash mismatch.
-        return receiver.receive(body, token.strip())
-    except Exception:
-        raise InvalidWebhookSignature("the webhook signature is not valid") from None
+        if not token:
+            raise InvalidWebhookSignature("the webhook carries no signature")
+        try:
+            # livekit-api raises a bare Exception for a bad token or a body hash mismatch.
+            return receiver.receive(body, token.strip())
+        except Exception:
+            raise InvalidWebhookSignature("the webhook signature is not valid") from None
+    except InvalidWebhookSignature:
+        LIVEKIT_WEBHOOKS.labels(event="unknown", outcome="invalid_signature").inc()
+        raise
 
 
-@routes.post("/v1/livekit/webhook")
+@routes.operation(LIVEKIT_WEBHOOK)
 async def livekit_webhook(request: web.Request) -> web.Response:
     raw = await request.read()
     try:
@@ -43,6 +69,7 @@ async def livekit_webhook(request: web.Request) -> web.Response:
     if len(raw) > request.app[SETTINGS].max_body_bytes:
         raise PayloadTooLarge("webhook body too large")
     event = _receive(request, body)
+    LIVEKIT_WEBHOOKS.labels(event=event.event, outcome="ok").inc()
     sessions = request.app[SESSIONS]
     room = event.room.name
     bound = log.bind(room=room, livekit_event=event.event)
@@ -51,10 +78,16 @@ async def livekit_webhook(request: web.Request) -> web.Response:
         bound.info("webhook_room_finished", known=ended is not None)
     elif event.event in ("participant_joined", "participant_left"):
         who = "agent" if event.participant.kind == models.ParticipantInfo.Kind.AGENT else "user"
-        at = datetime.fromtimestamp(event.created_at or datetime.now(UTC).timestamp(), UTC)
+        # LiveKit's own join stamp, to the millisecond, for the session's setup timeline.
+        joined_ms = event.participant.joined_at_ms
+        at = (
+            datetime.fromtimestamp(joined_ms / 1000, UTC)
+            if joined_ms
+            else datetime.fromtimestamp(event.created_at or datetime.now(UTC).timestamp(), UTC)
+        )
         if event.event == "participant_joined":
             await sessions.participant_joined(room, who=who, at=at)
         else:
             await sessions.participant_left(room, who=who)
         bound.info("webhook_participant", who=who)
-    return web.json_response({"ok": True})
+    return LIVEKIT_WEBHOOK.reply(WebhookAck(ok=True))

@@ -33,6 +33,7 @@ from voice_gateway.errors import (
     KeyNotFound,
     KeyRevoked,
     OriginNotAllowed,
+    SecretKeyInBrowser,
     WrongKeyType,
 )
 from voice_gateway.services.audit import audit_entry
@@ -102,10 +103,20 @@ class Principal:
     agent_ids: frozenset[str]
     allowed_origins: frozenset[str]
     limits: KeyLimits = KeyLimits()
+    allow_browser: bool = False
 
     @property
     def publishable(self) -> bool:
         return self.kind == PUBLISHABLE_KIND
+
+    def require_not_in_browser(self, origin: str | None) -> None:
+        """Browsers send an Origin on every cross-origin request and on every POST: a secret key
+        arriving with one has been put in a web page, where anyone can read it."""
+        if origin and not self.publishable and not self.allow_browser:
+            raise SecretKeyInBrowser(
+                "a secret key must not be used from a browser, where anyone can read it: "
+                "use a publishable key (kind: publishable) bound to your agents and origins"
+            )
 
     def require(self, scope: str) -> None:
         if self.publishable and scope not in PUBLISHABLE_SCOPES:
@@ -146,6 +157,7 @@ class NewKey:
     allowed_origins: tuple[str, ...] = ()
     expires_at: datetime | None = None
     limits: KeyLimits = KeyLimits()
+    allow_browser: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +183,8 @@ def check_new_key(
             raise InvalidRequest("allowedOrigins: only publishable keys are bound to origins")
         origins: tuple[str, ...] = ()
     else:
+        if spec.allow_browser:
+            raise InvalidRequest("allowBrowser: publishable keys are made for browsers already")
         if spec.scopes is not None and tuple(spec.scopes) != PUBLISHABLE_SCOPES:
             raise InvalidRequest(f"scopes: a publishable key has just {list(PUBLISHABLE_SCOPES)}")
         scopes = PUBLISHABLE_SCOPES
@@ -257,17 +271,77 @@ class KeyService:
         if await self._store.is_retired(digest):
             log.warning("bootstrap_key_retired")
             return
+        key_id = await self._insert_configured(
+            value,
+            kind=SECRET_KIND,
+            name="bootstrap",
+            scopes=ALL_SCOPES,
+            details={"bootstrap": True},
+        )
+        log.info("bootstrap_key_created", key_id=key_id)
+
+    async def ensure_web_key(
+        self, value: str, *, agent_ids: Collection[str], origins: Collection[str]
+    ) -> bool:
+        """Stores the served page's publishable key once (VOICEGW_WEB_PUBLISHABLE_KEY), bound to
+        `agent_ids` and `origins`; a known value is used as it is. False when the value cannot
+        serve a page (revoked, expired, retired by a rotation, or not a publishable key), so the
+        page says so instead of failing on every call."""
+        digest = hash_key(value)
+        record = await self._store.get_by_hash(digest)
+        if record is not None:
+            live = record.revoked_at is None and (
+                record.expires_at is None or record.expires_at > now()
+            )
+            if record.kind != PUBLISHABLE_KIND or not live:
+                log.warning("web_key_unusable", key_id=record.id)
+                return False
+            return True
+        if await self._store.is_retired(digest):
+            log.warning("web_key_retired")
+            return False
+        key_id = await self._insert_configured(
+            value,
+            kind=PUBLISHABLE_KIND,
+            name="web page",
+            scopes=PUBLISHABLE_SCOPES,
+            details={"kind": PUBLISHABLE_KIND, "web": True},
+            agent_ids=tuple(agent_ids),
+            allowed_origins=tuple(dict.fromkeys(_check_origin(o) for o in origins)),
+            limits=self._with_defaults(KeyLimits()),
+        )
+        log.info("web_key_created", key_id=key_id)
+        return True
+
+    async def _insert_configured(
+        self,
+        value: str,
+        *,
+        kind: str,
+        name: str,
+        scopes: tuple[str, ...],
+        details: dict[str, object],
+        agent_ids: tuple[str, ...] = (),
+        allowed_origins: tuple[str, ...] = (),
+        limits: KeyLimits = KeyLimits(),
+    ) -> str:
+        """Stores a key whose value comes from the gateway's settings, not from create()."""
         key_id = new_key_id()
         await self._store.insert(
             key_id=key_id,
             prefix=key_prefix(value),
-            key_hash=digest,
-            kind=SECRET_KIND,
-            name="bootstrap",
-            scopes=ALL_SCOPES,
-            audit=audit_entry(KEY_CREATED, key_id=key_id, details={"bootstrap": True}),
+            key_hash=hash_key(value),
+            kind=kind,
+            name=name,
+            scopes=scopes,
+            agent_ids=agent_ids,
+            allowed_origins=allowed_origins,
+            rate_limit_per_minute=limits.rate_limit_per_minute,
+            rate_limit_window_seconds=limits.rate_limit_window_seconds,
+            max_concurrent_sessions=limits.max_concurrent_sessions,
+            audit=audit_entry(KEY_CREATED, key_id=key_id, details=details),
         )
-        log.info("bootstrap_key_created", key_id=key_id)
+        return key_id
 
     async def create(self, spec: NewKey, *, actor: Principal) -> IssuedKey:
         spec = check_new_key(spec, actor=actor, known_agents=self._known_agents, at=now())
@@ -287,11 +361,16 @@ class KeyService:
             rate_limit_per_minute=limits.rate_limit_per_minute,
             rate_limit_window_seconds=limits.rate_limit_window_seconds,
             max_concurrent_sessions=limits.max_concurrent_sessions,
+            allow_browser=spec.allow_browser,
             audit=audit_entry(
                 KEY_CREATED,
                 key_id=key_id,
                 actor_key_id=actor.key_id,
-                details={"kind": spec.kind, "scopes": list(spec.scopes or ())},
+                details={
+                    "kind": spec.kind,
+                    "scopes": list(spec.scopes or ()),
+                    "allowBrowser": spec.allow_browser,
+                },
             ),
         )
         log.info("api_key_created", key_id=key_id, kind=spec.kind, actor_key_id=actor.key_id)
@@ -364,4 +443,5 @@ def _principal(record: ApiKeyRecord) -> Principal:
             rate_limit_window_seconds=record.rate_limit_window_seconds,
             max_concurrent_sessions=record.max_concurrent_sessions,
         ),
+        allow_browser=record.allow_browser,
     )

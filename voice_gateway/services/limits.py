@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 
 from voice_gateway.errors import RateLimited
+from voice_gateway.metrics import RATE_LIMITED
 from voice_gateway.services.keys import Principal
 from voice_gateway.store.limits import RateCounterStore
 
@@ -35,6 +36,7 @@ def allowance(per_minute: int, window_seconds: int) -> int:
 
 
 def live_cap_error(cap: int) -> RateLimited:
+    RATE_LIMITED.labels(limit="concurrency").inc()
     return RateLimited(
         f"this key already has {cap} live session(s), its maximum; end one first",
         retry_after_seconds=LIVE_CAP_RETRY_AFTER_SECONDS,
@@ -54,6 +56,7 @@ class StartLimiter:
         at = self._clock()
         hits = await self._store.hit(principal.key_id, START_BUCKET, window_start(at, window))
         if hits > allowance(per_minute, window):
+            RATE_LIMITED.labels(limit="rate").inc()
             raise RateLimited(
                 f"this key may start {allowance(per_minute, window)} session(s) "
                 f"per {window} s; retry later",

@@ -4,20 +4,32 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from datetime import timedelta
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import aiohttp
 from livekit import api
-from livekit.protocol import models
+from livekit.protocol import agent, models
+from livekit.protocol.agent_dispatch import AgentDispatch
 
 from voice_gateway.config import GatewaySettings
 from voice_gateway.errors import LiveKitUnavailable
+from voice_gateway.metrics import LIVEKIT_DURATION, LIVEKIT_ERRORS
 
 T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class ParticipantDetails:
+    """What a client may say about itself in its token (LiveKit's token endpoint lets it)."""
+
+    name: str | None = None
+    metadata: str | None = None
+    attributes: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +73,40 @@ class LiveKitRooms:
         )
         return str(dispatch.id)
 
+    async def dispatch_taken(self, room: str, *, agent_name: str) -> bool:
+        """Whether LiveKit assigned a job of the room's `agent_name` dispatch to a worker (its
+        process may still be starting); False when the dispatch was dropped."""
+        live = (agent.JobStatus.JS_PENDING, agent.JobStatus.JS_RUNNING)
+        return any(
+            job.state.status in live
+            for dispatch in await self._dispatches(room, agent_name)
+            for job in dispatch.state.jobs
+        )
+
+    async def _dispatches(self, room: str, agent_name: str) -> list[AgentDispatch]:
+        try:
+            listed = await self._call(
+                "list dispatches", self._api.agent_dispatch.list_dispatch(room_name=room)
+            )
+        except _NotFound:
+            return []
+        return [d for d in listed if d.agent_name == agent_name]
+
+    async def withdraw_dispatches(self, room: str, *, agent_name: str) -> int:
+        """Deletes the room's dispatches of `agent_name`; LiveKit then terminates their jobs and
+        removes their agents from the room, so a re-dispatch can never bring a second agent.
+        (LiveKit also keeps an implicit dispatch for unnamed agents in every room: left alone.)"""
+        dispatches = await self._dispatches(room, agent_name)
+        for dispatch in dispatches:
+            try:
+                await self._call(
+                    "delete a dispatch",
+                    self._api.agent_dispatch.delete_dispatch(dispatch.id, room),
+                )
+            except _NotFound:
+                continue
+        return len(dispatches)
+
     async def delete_room(self, name: str) -> bool:
         """True when a room was deleted, False when LiveKit had no such room (already gone)."""
         try:
@@ -95,6 +141,24 @@ class LiveKitRooms:
         agent = models.ParticipantInfo.Kind.AGENT
         return any(kind == agent for kind in await self._participant_kinds(room))
 
+    async def agent_joined_at(self, room: str) -> datetime | None:
+        """When an agent joined the room, by LiveKit's stamp; None while there is none. A joined
+        agent is in the room for a client that joins now, before LiveKit's participant_joined
+        webhook (sent once its media connection is up)."""
+        try:
+            response = await self._call(
+                "list participants",
+                self._api.room.list_participants(api.ListParticipantsRequest(room=room)),
+            )
+        except _NotFound:
+            return None
+        agent = models.ParticipantInfo.Kind.AGENT
+        for p in response.participants:
+            if p.kind == agent:
+                ms = p.joined_at_ms or p.joined_at * 1000
+                return datetime.fromtimestamp(ms / 1000, UTC) if ms else datetime.now(UTC)
+        return None
+
     async def _participant_kinds(self, room: str) -> list[int]:
         try:
             response = await self._call(
@@ -105,7 +169,9 @@ class LiveKitRooms:
             return []
         return [p.kind for p in response.participants]
 
-    def user_token(self, *, room: str, identity: str) -> str:
+    def user_token(
+        self, *, room: str, identity: str, details: ParticipantDetails | None = None
+    ) -> str:
         grants = api.VideoGrants(
             room_join=True,
             room=room,
@@ -114,18 +180,25 @@ class LiveKitRooms:
             can_publish_data=True,
             can_publish_sources=["microphone"],
         )
-        return (
+        token = (
             api.AccessToken(
                 self._settings.livekit_api_key, self._settings.livekit_api_secret.get_secret_value()
             )
             .with_identity(identity)
             .with_grants(grants)
             .with_ttl(timedelta(seconds=self._settings.token_ttl_seconds))
-            .to_jwt()
         )
+        if details is not None:
+            if details.name:
+                token = token.with_name(details.name)
+            if details.metadata:
+                token = token.with_metadata(details.metadata)
+            if details.attributes:
+                token = token.with_attributes(details.attributes)
+        return token.to_jwt()
 
     async def _call(self, what: str, call: Awaitable[T]) -> T:
-        async with _translate(what):
+        async with _translate(what, _call_name(call)):
             return await asyncio.wait_for(call, self._settings.livekit_timeout_seconds)
 
 
@@ -133,17 +206,29 @@ class _NotFound(Exception):
     pass
 
 
+def _call_name(call: Awaitable[object]) -> str:
+    """The SDK method behind the awaitable (`RoomService.create_room`): a metric label that
+    new calls get without naming one."""
+    return str(getattr(call, "__qualname__", "unknown"))
+
+
 @asynccontextmanager
-async def _translate(what: str) -> AsyncIterator[None]:
+async def _translate(what: str, call: str) -> AsyncIterator[None]:
+    started = time.perf_counter()
     try:
         yield
     except api.TwirpError as exc:
         if exc.status == 404 or exc.code == "not_found":
             raise _NotFound() from None
+        LIVEKIT_ERRORS.labels(call=call, error=str(exc.code)).inc()
         raise LiveKitUnavailable(
             f"LiveKit refused to {what} (status {exc.status}, code {exc.code})"
         ) from None
     except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+        error = "timeout" if isinstance(exc, TimeoutError) else "connection"
+        LIVEKIT_ERRORS.labels(call=call, error=error).inc()
         raise LiveKitUnavailable(
             f"LiveKit did not answer when asked to {what} ({type(exc).__name__})"
         ) from None
+    finally:
+        LIVEKIT_DURATION.labels(call=call).observe(time.perf_counter() - started)

@@ -18,6 +18,7 @@ import structlog
 
 from voice_gateway.config import GatewaySettings
 from voice_gateway.errors import ApiError
+from voice_gateway.metrics import WEBHOOK_DELIVERIES
 from voice_gateway.schemas import SessionView, TranscriptSegmentView
 from voice_gateway.store.outbox import OutboundEvent, Outbox
 from voice_gateway.store.sessions import SessionStore
@@ -101,12 +102,14 @@ class WebhookSender:
                 event.url, data=body, headers=headers, timeout=aiohttp.ClientTimeout(total=10)
             ) as resp:
                 if 200 <= resp.status < 300:
+                    WEBHOOK_DELIVERIES.labels(event.event_type, "delivered").inc()
                     await self._outbox.delivered(event.id)
                     bound.info("webhook_delivered", status=resp.status)
                     return
                 error = f"HTTP {resp.status}"
         except (aiohttp.ClientError, TimeoutError) as exc:
             error = type(exc).__name__
+        WEBHOOK_DELIVERIES.labels(event.event_type, "failed").inc()
         attempts = event.attempts + 1
         retry_in = min(300.0, 2.0**attempts)
         await self._outbox.failed(event.id, attempts=attempts, retry_in=retry_in, error=error)

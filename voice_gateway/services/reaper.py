@@ -18,6 +18,9 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from voice_gateway.config import GatewaySettings
 from voice_gateway.errors import ApiError
+from voice_gateway.metrics import REAPER_ACTIONS, REAPER_FLAGGED
+from voice_gateway.services.capacity import AgentCapacity
+from voice_gateway.services.dispatch_watch import Next
 from voice_gateway.services.livekit import LiveKitRooms, LiveRoom
 from voice_gateway.services.sessions import SessionService
 from voice_gateway.store.database import Database, now
@@ -27,7 +30,10 @@ from voice_gateway.store.sessions import SessionStore
 log = structlog.get_logger("voice_gateway.reaper")
 
 REAPER_LOCK = 0x72656170
-END, FLAG = "end", "flag"
+END, FLAG, REDISPATCH = "end", "flag", "redispatch"
+# The replica that started a session follows its dispatch to the second; the reaper steps in only
+# this much later, for sessions whose replica died.
+WATCH_FALLBACK_GRACE = timedelta(seconds=2)
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +41,7 @@ class ReapAction:
     room_name: str
     session_id: str | None
     reason: str
-    action: str  # END or FLAG (reported, left alone)
+    action: str  # END, REDISPATCH, or FLAG (reported, left alone)
 
     def as_json(self) -> dict[str, str | None]:
         d = asdict(self)
@@ -61,7 +67,9 @@ class Reaper:
         store: SessionStore,
         sessions: SessionService,
         livekit: LiveKitRooms,
+        capacity: AgentCapacity | None = None,
     ) -> None:
+        self._capacity = capacity
         self._settings = settings
         self._db = db
         self._store = store
@@ -102,6 +110,15 @@ class Reaper:
         join_limit = timedelta(seconds=self._settings.user_join_timeout_seconds)
         if s.user_joined_at is None and age > join_limit:
             return ReapAction(s.room_name, s.id, EndReason.USER_NEVER_JOINED, END)
+        if s.agent_joined_at is None and s.dispatched_at is not None:
+            # The dispatch watch's own rule (re-dispatch once, then give up), for sessions whose
+            # replica is no longer there to follow them.
+            verdict = await self._sessions.watch.assess(s, at - WATCH_FALLBACK_GRACE)
+            if verdict.next == Next.REDISPATCH:
+                return ReapAction(s.room_name, s.id, "agent_not_dispatched", REDISPATCH)
+            if verdict.next == Next.GIVE_UP:
+                return ReapAction(s.room_name, s.id, EndReason.AGENT_NEVER_JOINED, END)
+            return None
         # Fewer than two participants means the user or the agent is missing; only then is it
         # worth asking LiveKit who is there.
         agent_limit = timedelta(seconds=self._settings.agent_join_timeout_seconds)
@@ -115,14 +132,23 @@ class Reaper:
         actions = await self.plan()
         if dry_run:
             return actions
+        if self._capacity is not None:
+            await self._capacity.forget_stale()
+        REAPER_FLAGGED.clear()
         for action in actions:
-            if action.action != END:
+            if action.action == FLAG:
+                REAPER_FLAGGED.labels(rule=action.reason).inc()
                 continue
             try:
+                if action.action == REDISPATCH and action.session_id is not None:
+                    # The watch logs what it does (it may yet wait for a worker to report).
+                    await self._sessions.watch.check(action.session_id)
+                    continue
                 if action.session_id is not None and action.reason != "session_already_ended":
                     await self._sessions.end(action.room_name, reason=action.reason)
                 else:
                     await self._livekit.delete_room(action.room_name)
+                REAPER_ACTIONS.labels(rule=action.reason, outcome="ended").inc()
                 log.info(
                     "reaped",
                     room=action.room_name,
@@ -130,6 +156,7 @@ class Reaper:
                     reason=action.reason,
                 )
             except ApiError as exc:
+                REAPER_ACTIONS.labels(rule=action.reason, outcome="failed").inc()
                 log.warning("reap_failed", room=action.room_name, error=exc.message)
         return actions
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -10,25 +11,46 @@ from typing import Any
 import structlog
 from pydantic import ValidationError
 
-from voice_common.agent_config import AgentConfig, DispatchMetadata
+from voice_common.agent_config import AgentConfig
 from voice_gateway.catalogue import AgentCatalogue
 from voice_gateway.config import GatewaySettings
-from voice_gateway.errors import AgentNotFound, InvalidRequest, LiveKitUnavailable, SessionNotFound
+from voice_gateway.errors import (
+    AgentNotFound,
+    AgentTimeout,
+    IdempotencyInProgress,
+    InvalidRequest,
+    JobNotWanted,
+    LiveKitUnavailable,
+    NoAgentAvailable,
+    PayloadTooLarge,
+    SessionNotFound,
+)
+from voice_gateway.metrics import SESSIONS_ENDED, SESSIONS_STARTED, StartTimer
+from voice_gateway.services import idempotency
+from voice_gateway.services.agent_wait import AgentArrivals
 from voice_gateway.services.audit import SessionAudit
+from voice_gateway.services.capacity import AgentCapacity
+from voice_gateway.services.dispatch_watch import DispatchWatch, dispatch_metadata
 from voice_gateway.services.keys import Principal
 from voice_gateway.services.limits import StartLimiter, live_cap_error
-from voice_gateway.services.livekit import LiveKitRooms
+from voice_gateway.services.livekit import LiveKitRooms, ParticipantDetails
 from voice_gateway.services.outgoing_webhooks import SESSION_ENDED, SESSION_STARTED, WebhookSender
 from voice_gateway.store.database import now
 from voice_gateway.store.limits import LiveCapReached
-from voice_gateway.store.models import EndReason, SessionRecord, SessionStatus
-from voice_gateway.store.sessions import SessionStore
+from voice_gateway.store.models import EndReason, SessionRecord, SessionStatus, StartStamps
+from voice_gateway.store.sessions import IdempotencyKeyTaken, JobClaim, Refusal, SessionStore
 
 log = structlog.get_logger("voice_gateway.sessions")
 
 MAX_AGENT_CONFIG_BYTES = 16 * 1024
 FAILURE_REASONS = frozenset(
-    {EndReason.LIVEKIT_UNAVAILABLE, EndReason.DISPATCH_FAILED, EndReason.AGENT_FAILED}
+    {
+        EndReason.LIVEKIT_UNAVAILABLE,
+        EndReason.DISPATCH_FAILED,
+        EndReason.AGENT_FAILED,
+        EndReason.AGENT_NEVER_JOINED,
+        EndReason.NO_AGENT_AVAILABLE,
+    }
 )
 
 
@@ -38,6 +60,7 @@ class StartedSession:
     user_token: str
     livekit_url: str
     expires_at: datetime
+    replayed: bool = False  # an earlier request with the same Idempotency-Key made it
 
 
 class SessionService:
@@ -51,6 +74,7 @@ class SessionService:
         events: WebhookSender | None = None,
         limiter: StartLimiter | None = None,
         audit: SessionAudit | None = None,
+        capacity: AgentCapacity | None = None,
     ) -> None:
         self._limiter = limiter
         self._audit = audit
@@ -59,6 +83,19 @@ class SessionService:
         self._catalogue = catalogue
         self._store = store
         self._livekit = livekit
+        self._capacity = capacity
+        self._arrivals = AgentArrivals(store, livekit)
+        self._idempotent = idempotency.IdempotentStarts(store, settings.idempotency_window_seconds)
+        self.watch = DispatchWatch(
+            settings=settings,
+            store=store,
+            livekit=livekit,
+            give_up=self._give_up,
+            capacity=capacity,
+        )
+
+    async def aclose(self) -> None:
+        await self.watch.aclose()
 
     def resolve_agent(
         self, agent_id: str, overrides: dict[str, Any] | None, *, principal: Principal | None = None
@@ -77,6 +114,33 @@ class SessionService:
         except ValidationError as exc:
             raise InvalidRequest(_describe(exc, prefix="agentConfig")) from None
 
+    async def start_requested(
+        self,
+        *,
+        principal: Principal,
+        agent_id: str,
+        user_identity: str | None,
+        overrides: dict[str, Any] | None,
+        participant: ParticipantDetails | None = None,
+        wait_for_agent: bool = False,
+        wait_for_agent_seconds: float | None = None,
+        idempotency_key: str | None = None,
+    ) -> StartedSession:
+        """A client's start (/v1/sessions/start or LiveKit's token endpoint): its agentConfig
+        overrides checked and resolved against what the key may set, then start()."""
+        _check_config_size(overrides)
+        config = self.resolve_agent(agent_id, overrides, principal=principal)
+        return await self.start(
+            principal=principal,
+            agent_id=agent_id,
+            user_identity=user_identity,
+            config=config,
+            participant=participant,
+            wait_for_agent=wait_for_agent,
+            wait_for_agent_seconds=wait_for_agent_seconds,
+            idempotency_key=idempotency_key,
+        )
+
     async def check_rate(self, principal: Principal) -> None:
         """Counts one start request against the key's rate limit (429 when over it); called
         before the body is read, so malformed and refused requests count too."""
@@ -90,35 +154,103 @@ class SessionService:
         agent_id: str,
         user_identity: str | None,
         config: AgentConfig,
+        participant: ParticipantDetails | None = None,
+        wait_for_agent: bool = False,
+        wait_for_agent_seconds: float | None = None,
+        idempotency_key: str | None = None,
     ) -> StartedSession:
+        """Starts a session whose agent is guaranteed to come or whose failure is told: no worker
+        capacity is 503 no_agent_available before any room exists; the dispatch is watched;
+        with `wait_for_agent` the answer comes once the agent is in the room, within
+        `wait_for_agent_seconds` (at most, and by default, the gateway's setting; 504 otherwise).
+        The same `idempotency_key` and request answer the same session, on any replica."""
+        principal.require_agent(agent_id)
+        wait = None
+        if wait_for_agent:
+            most = self._settings.wait_for_agent_timeout_seconds
+            wait = min(wait_for_agent_seconds or most, most)
+        fingerprint = None
+        if idempotency_key is not None:
+            fingerprint = idempotency.fingerprint(
+                agent_id=agent_id, user_identity=user_identity, config=config
+            )
+        for _ in range(2):
+            if idempotency_key is not None and fingerprint is not None:
+                earlier = await self._idempotent.earlier(
+                    principal.key_id, idempotency_key, fingerprint
+                )
+                if earlier is not None:
+                    return await self._answer(earlier, wait, participant, replayed=True)
+            try:
+                record = await self._start_new(
+                    principal, agent_id, user_identity, config, idempotency_key, fingerprint
+                )
+            except IdempotencyKeyTaken:
+                continue  # a concurrent request with this key won the insert: answer its session
+            return await self._answer(record, wait, participant, replayed=False)
+        raise IdempotencyInProgress(
+            f"another request with this {idempotency.HEADER} is still starting; retry",
+            retry_after_seconds=1,
+        )
+
+    async def _start_new(
+        self,
+        principal: Principal,
+        agent_id: str,
+        user_identity: str | None,
+        config: AgentConfig,
+        idempotency_key: str | None,
+        fingerprint: str | None,
+    ) -> SessionRecord:
         session_id = f"ses_{secrets.token_hex(12)}"
         room_name = f"vgw-{agent_id}-{secrets.token_hex(6)}"
         identity = user_identity or f"user-{secrets.token_hex(6)}"
         bound = log.bind(session_id=session_id, room=room_name, agent_id=agent_id)
-        principal.require_agent(agent_id)
+        row: dict[str, Any] = {
+            "session_id": session_id,
+            "room_name": room_name,
+            "agent_id": agent_id,
+            "user_identity": identity,
+            "api_key_id": principal.key_id,
+            "agent_config": config.model_dump(by_alias=True, mode="json"),
+            "max_duration_seconds": config.max_duration_seconds,
+        }
+        if self._capacity is not None:
+            try:
+                await self._capacity.require()
+            except NoAgentAvailable as exc:
+                await self._store.create(
+                    **row, refused=Refusal(EndReason.NO_AGENT_AVAILABLE, exc.message)
+                )
+                bound.warning("session_refused", reason=EndReason.NO_AGENT_AVAILABLE.value)
+                raise
         cap = principal.limits.max_concurrent_sessions
+        timer = StartTimer()
         try:
-            record = await self._store.create(
-                session_id=session_id,
-                room_name=room_name,
-                agent_id=agent_id,
-                user_identity=identity,
-                api_key_id=principal.key_id,
-                agent_config=config.model_dump(by_alias=True, mode="json"),
-                max_duration_seconds=config.max_duration_seconds,
+            await self._store.create(
+                **row,
                 live_cap=cap,
+                idempotency_key=idempotency_key,
+                request_fingerprint=fingerprint,
             )
         except LiveCapReached:
             raise live_cap_error(cap or 0) from None
+        timer.lap("reserve")
         try:
             await self._livekit.create_room(room_name, metadata={"sessionId": session_id})
         except LiveKitUnavailable as exc:
             await self._fail_start(session_id, EndReason.LIVEKIT_UNAVAILABLE, exc, bound)
             raise
+        room_created_at = now()
+        timer.lap("create_room")
 
-        metadata = DispatchMetadata(
-            session_id=session_id, agent_id=agent_id, user_identity=identity, config=config
-        ).model_dump_json(by_alias=True)
+        metadata = dispatch_metadata(
+            session_id=session_id,
+            agent_id=agent_id,
+            user_identity=identity,
+            config=config,
+            attempt=1,
+        )
         try:
             await self._livekit.dispatch_agent(
                 room_name, agent_name=self._settings.agent_name, metadata=metadata
@@ -127,19 +259,59 @@ class SessionService:
             await self._undo_room(room_name, bound)
             await self._fail_start(session_id, EndReason.DISPATCH_FAILED, exc, bound)
             raise
-
-        token = self._livekit.user_token(room=room_name, identity=identity)
-        record = await self._store.mark_active(session_id)
+        stamps = StartStamps(room_created_at=room_created_at, dispatched_at=now())
+        timer.lap("dispatch")
+        record = await self._store.mark_active(session_id, stamps)
+        timer.done("activate")
+        SESSIONS_STARTED.labels(agent=agent_id, channel=record.channel).inc()
+        self.watch.follow(session_id)
         bound.info("session_started", user_identity=identity)
         if self._audit is not None:
             await self._audit.started(record)
         if self._events is not None:
             await self._events.enqueue(SESSION_STARTED, session_id)
+        return record
+
+    async def _answer(
+        self,
+        record: SessionRecord,
+        wait: float | None,
+        participant: ParticipantDetails | None,
+        *,
+        replayed: bool,
+    ) -> StartedSession:
+        if wait is not None and not record.is_over:
+            record = await self._wait_for_agent(record, wait)
         return StartedSession(
             record=record,
-            user_token=token,
+            user_token=self._livekit.user_token(
+                room=record.room_name, identity=record.user_identity, details=participant
+            ),
             livekit_url=self._settings.client_livekit_url,
             expires_at=now() + timedelta(seconds=self._settings.token_ttl_seconds),
+            replayed=replayed,
+        )
+
+    async def _wait_for_agent(self, record: SessionRecord, within: float) -> SessionRecord:
+        """Bounded; when the agent does not come, the session is closed and its room deleted
+        before the 504, so nothing is left behind."""
+        seen = await self._arrivals.wait(record, within=within)
+        if seen.agent_joined_at is not None:
+            return seen
+        if seen.is_over:
+            await self._store.release_idempotency_key(record.id)
+            raise AgentTimeout(
+                f"the session ended ({seen.end_reason}) before an agent joined; nothing is left"
+            )
+        await self._close(
+            seen,
+            status=SessionStatus.FAILED,
+            reason=EndReason.AGENT_NEVER_JOINED,
+            error=f"no agent joined within {within:g} s of a waitForAgent start",
+            release_idempotency_key=True,
+        )
+        raise AgentTimeout(
+            f"no agent joined within {within:g} s; the session was ended and its room deleted"
         )
 
     async def end(
@@ -155,7 +327,7 @@ class SessionService:
             actor.require_may_end(record.api_key_id)
         return await self._close(
             record,
-            status=SessionStatus.ENDED,
+            status=SessionStatus.FAILED if reason in FAILURE_REASONS else SessionStatus.ENDED,
             reason=reason,
             actor_key_id=actor.key_id if actor else None,
         )
@@ -182,6 +354,26 @@ class SessionService:
         record = await self._store.get_by_room(room_name)
         if record is not None:
             await self._store.record_join(record.id, who=who, at=at)
+            if who == "agent":
+                self._arrivals.arrived(record.id)
+
+    async def claim_job(self, room_name: str, claim: JobClaim) -> SessionRecord:
+        """A worker's job asks to join: yes for the first job of the current dispatch of a live
+        session, JobNotWanted otherwise (a late job, a replaced dispatch, an ended session)."""
+        record = await self.get(room_name)
+        if record.id != claim.session_id:
+            raise JobNotWanted("the job's session is not this room's session")
+        claimed = await self._store.claim_job(claim)
+        bound = log.bind(session_id=record.id, room=room_name, agent_id=record.agent_id)
+        if claimed is None:
+            bound.warning("job_turned_away", job_id=claim.job_id, attempt=claim.attempt)
+            raise JobNotWanted("this session is over or another job already has it")
+        bound.info("job_claimed", job_id=claim.job_id, worker_id=claim.worker_id)
+        return claimed
+
+    async def first_agent_audio(self, room_name: str, at: datetime) -> None:
+        record = await self.get(room_name)
+        await self._store.record_first_agent_audio(record.id, at)
 
     async def participant_left(self, room_name: str, *, who: str) -> None:
         """The agent leaving a live session means its worker died or gave up: the caller would
@@ -202,6 +394,7 @@ class SessionService:
         error: str | None = None,
         delete_room: bool = True,
         actor_key_id: str | None = None,
+        release_idempotency_key: bool = False,
     ) -> SessionRecord:
         """Every way a session ends comes through here: room first, then the record, then the
         session.ended event, so a failure to delete leaves the session live for a retry."""
@@ -217,9 +410,17 @@ class SessionService:
                 await self._store.mark_ending(record.id, reason=None, error=None)
                 raise
         closed, changed = await self._store.finish(
-            record.id, status=status, reason=reason, error=error
+            record.id,
+            status=status,
+            reason=reason,
+            error=error,
+            # A start that never completed (its gateway died half-way) answered no client: a
+            # retry with its Idempotency-Key must start afresh rather than get this session.
+            release_idempotency_key=release_idempotency_key
+            or record.status == SessionStatus.STARTING,
         )
         if changed:
+            SESSIONS_ENDED.labels(closed.agent_id, closed.channel, status.value, reason).inc()
             bound.info(
                 "session_ended", status=status.value, reason=reason, room_existed=room_existed
             )
@@ -235,12 +436,21 @@ class SessionService:
             raise SessionNotFound(f"no session for room {room_name!r}")
         return record
 
+    async def _give_up(self, record: SessionRecord, reason: str, error: str) -> None:
+        """The dispatch watch's last step: the room goes, the session fails with the reason."""
+        await self._close(record, status=SessionStatus.FAILED, reason=reason, error=error)
+
     async def _fail_start(
         self, session_id: str, reason: EndReason, exc: LiveKitUnavailable, bound: Any
     ) -> None:
-        await self._store.finish(
-            session_id, status=SessionStatus.FAILED, reason=reason, error=exc.message
+        failed, _ = await self._store.finish(
+            session_id,
+            status=SessionStatus.FAILED,
+            reason=reason,
+            error=exc.message,
+            release_idempotency_key=True,
         )
+        SESSIONS_ENDED.labels(failed.agent_id, failed.channel, "failed", reason.value).inc()
         bound.warning("session_start_failed", reason=reason.value, error=exc.message)
 
     async def _undo_room(self, room_name: str, bound: Any) -> None:
@@ -260,3 +470,10 @@ def _describe(exc: ValidationError, *, prefix: str = "") -> str:
 
 
 describe_validation_error = _describe
+
+
+def _check_config_size(overrides: dict[str, Any] | None) -> None:
+    if overrides is not None:
+        size = len(json.dumps(overrides).encode())
+        if size > MAX_AGENT_CONFIG_BYTES:
+            raise PayloadTooLarge(f"agentConfig is over {MAX_AGENT_CONFIG_BYTES} bytes")

@@ -2,20 +2,33 @@
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import Row, and_, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from voice_gateway.store.database import Database, now
+from voice_gateway.store.database import Database, now, utc
 from voice_gateway.store.tables import audit_events
 
-KEY_CREATED = "key.created"
-KEY_REVOKED = "key.revoked"
-KEY_ROTATED = "key.rotated"
-SESSION_STARTED = "session.started"
-SESSION_ENDED = "session.ended"
+
+class AuditEvent(enum.StrEnum):
+    """Every event the trail records; the audit API's `event` filter and answers use this list."""
+
+    KEY_CREATED = "key.created"
+    KEY_REVOKED = "key.revoked"
+    KEY_ROTATED = "key.rotated"
+    SESSION_STARTED = "session.started"
+    SESSION_ENDED = "session.ended"
+
+
+KEY_CREATED = AuditEvent.KEY_CREATED
+KEY_REVOKED = AuditEvent.KEY_REVOKED
+KEY_ROTATED = AuditEvent.KEY_ROTATED
+SESSION_STARTED = AuditEvent.SESSION_STARTED
+SESSION_ENDED = AuditEvent.SESSION_ENDED
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +39,30 @@ class AuditEntry:
     session_id: str | None = None
     request_id: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    id: int
+    occurred_at: datetime
+    event: str
+    key_id: str | None
+    actor_key_id: str | None
+    session_id: str | None
+    request_id: str | None
+    details: dict[str, Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class AuditQuery:
+    events: tuple[str, ...] = ()
+    key_id: str | None = None
+    actor_key_id: str | None = None
+    session_id: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    after: tuple[datetime, int] | None = None
+    limit: int = 50
 
 
 async def write_audit(conn: AsyncConnection, entry: AuditEntry) -> None:
@@ -50,3 +87,43 @@ class AuditStore:
     async def record(self, entry: AuditEntry) -> None:
         async with self._db.connect() as conn:
             await write_audit(conn, entry)
+
+    async def query(self, q: AuditQuery) -> list[AuditRecord]:
+        """Newest first, keyset-paginated on (occurred_at, id) like the sessions list."""
+        t = audit_events
+        stmt = select(t)
+        if q.events:
+            stmt = stmt.where(t.c.event.in_(list(q.events)))
+        for column, value in (
+            (t.c.key_id, q.key_id),
+            (t.c.actor_key_id, q.actor_key_id),
+            (t.c.session_id, q.session_id),
+        ):
+            if value:
+                stmt = stmt.where(column == value)
+        if q.since:
+            stmt = stmt.where(t.c.occurred_at >= q.since)
+        if q.until:
+            stmt = stmt.where(t.c.occurred_at < q.until)
+        if q.after is not None:
+            at, row_id = q.after
+            stmt = stmt.where(
+                or_(t.c.occurred_at < at, and_(t.c.occurred_at == at, t.c.id < row_id))
+            )
+        stmt = stmt.order_by(t.c.occurred_at.desc(), t.c.id.desc()).limit(q.limit)
+        async with self._db.connect() as conn:
+            rows = (await conn.execute(stmt)).all()
+        return [_to_record(r) for r in rows]
+
+
+def _to_record(row: Row[Any]) -> AuditRecord:
+    return AuditRecord(
+        id=row.id,
+        occurred_at=utc(row.occurred_at) or now(),
+        event=row.event,
+        key_id=row.key_id,
+        actor_key_id=row.actor_key_id,
+        session_id=row.session_id,
+        request_id=row.request_id,
+        details=row.details,
+    )

@@ -10,7 +10,7 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy import Connection, event, text
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from voice_gateway.errors import StoreUnavailable
@@ -55,10 +55,13 @@ class Database:
 
     @asynccontextmanager
     async def connect(self) -> AsyncIterator[AsyncConnection]:
-        """A transaction; driver errors become StoreUnavailable at this edge."""
+        """A transaction; driver errors become StoreUnavailable at this edge. A constraint
+        violation is not unavailability: it passes through for the store to interpret."""
         try:
             async with self.engine.begin() as conn:
                 yield conn
+        except IntegrityError:
+            raise
         except (OperationalError, DBAPIError, OSError) as exc:
             raise StoreUnavailable(f"session store unavailable ({type(exc).__name__})") from None
 

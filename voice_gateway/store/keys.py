@@ -34,6 +34,7 @@ class KeyStore:
         rate_limit_per_minute: int | None = None,
         rate_limit_window_seconds: int | None = None,
         max_concurrent_sessions: int | None = None,
+        allow_browser: bool = False,
         audit: AuditEntry | None = None,
     ) -> ApiKeyRecord:
         async with self._db.connect() as conn:
@@ -52,6 +53,7 @@ class KeyStore:
                     rate_limit_per_minute=rate_limit_per_minute,
                     rate_limit_window_seconds=rate_limit_window_seconds,
                     max_concurrent_sessions=max_concurrent_sessions,
+                    allow_browser=allow_browser,
                 )
             )
             if audit is not None:
@@ -182,4 +184,5 @@ def _to_record(row: Row[Any]) -> ApiKeyRecord:
         rate_limit_window_seconds=row.rate_limit_window_seconds,
         max_concurrent_sessions=row.max_concurrent_sessions,
         rotated_at=utc(row.rotated_at),
+        allow_browser=bool(row.allow_browser),
     )

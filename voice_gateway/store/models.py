@@ -33,6 +33,7 @@ class EndReason(enum.StrEnum):
     AGENT_LEFT = "agent_left"
     AGENT_NEVER_JOINED = "agent_never_joined"
     USER_NEVER_JOINED = "user_never_joined"
+    NO_AGENT_AVAILABLE = "no_agent_available"
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,10 +54,54 @@ class SessionRecord:
     user_joined_at: datetime | None
     agent_joined_at: datetime | None
     channel: str = Channel.WEB
+    room_created_at: datetime | None = None
+    dispatched_at: datetime | None = None
+    redispatched_at: datetime | None = None
+    job_assigned_at: datetime | None = None
+    first_agent_audio_at: datetime | None = None
+    dispatch_attempts: int = 1
+    agent_job_id: str | None = None
+    agent_worker_id: str | None = None
+    idempotency_key: str | None = None
+    request_fingerprint: str | None = None
 
     @property
     def is_over(self) -> bool:
         return self.status in (SessionStatus.ENDED, SessionStatus.FAILED)
+
+    @property
+    def last_dispatched_at(self) -> datetime | None:
+        return self.redispatched_at or self.dispatched_at
+
+
+@dataclass(frozen=True, slots=True)
+class StartStamps:
+    """Setup stamps known while /start runs, kept in memory and written with its last update."""
+
+    room_created_at: datetime
+    dispatched_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerState:
+    """What an agent worker reports: its LiveKit worker id, agent name and capacity."""
+
+    worker_id: str
+    agent_name: str
+    live_sessions: int
+    max_sessions: int
+    draining: bool
+
+    @property
+    def free_slots(self) -> int:
+        return 0 if self.draining else max(0, self.max_sessions - self.live_sessions)
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerReport(WorkerState):
+    """A worker's state as it last reported it, and when (the gateway's clock)."""
+
+    last_seen_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,3 +130,4 @@ class ApiKeyRecord:
     rate_limit_window_seconds: int | None = None
     max_concurrent_sessions: int | None = None
     rotated_at: datetime | None = None
+    allow_browser: bool = False

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, and_, insert, or_, select, update
+from sqlalchemy import Row, and_, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from voice_gateway.store.database import Database, now, utc
@@ -16,6 +16,7 @@ from voice_gateway.store.models import (
     Channel,
     SessionRecord,
     SessionStatus,
+    StartStamps,
     TranscriptSegment,
 )
 from voice_gateway.store.tables import sessions, transcript_segments
@@ -31,6 +32,30 @@ class SessionQuery:
     until: datetime | None = None
     after: tuple[datetime, str] | None = None
     limit: int | None = 50
+
+
+LIVE = (SessionStatus.STARTING.value, SessionStatus.ACTIVE.value)
+
+
+class IdempotencyKeyTaken(Exception):
+    """Another start with this API key already holds this Idempotency-Key."""
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    reason: str
+    error: str
+
+
+@dataclass(frozen=True, slots=True)
+class JobClaim:
+    """A worker's claim on a session for one of its jobs: the one agent the room gets."""
+
+    session_id: str
+    attempt: int
+    job_id: str
+    worker_id: str
+    at: datetime
 
 
 class SessionStore:
@@ -49,10 +74,15 @@ class SessionStore:
         max_duration_seconds: int,
         live_cap: int | None = None,
         channel: str = Channel.WEB,
+        idempotency_key: str | None = None,
+        request_fingerprint: str | None = None,
+        refused: Refusal | None = None,
     ) -> SessionRecord:
         """With `live_cap`, raises LiveCapReached when the key already has that many live
-        sessions; the count and the insert share one transaction (see store/limits.py)."""
-        values = {
+        sessions; the count and the insert share one transaction (see store/limits.py).
+        Raises IdempotencyKeyTaken when the key's Idempotency-Key is held by another session.
+        A `refused` start is written failed at once: no room, never live, no key held."""
+        values: dict[str, Any] = {
             "id": session_id,
             "room_name": room_name,
             "agent_id": agent_id,
@@ -63,13 +93,48 @@ class SessionStore:
             "max_duration_seconds": max_duration_seconds,
             "created_at": now(),
             "channel": channel,
+            "idempotency_key": idempotency_key,
+            "request_fingerprint": request_fingerprint,
         }
-        async with self._db.connect() as conn:
-            if live_cap is not None and api_key_id is not None:
-                await hold_live_slot(conn, api_key_id, live_cap)
-            await conn.execute(insert(sessions).values(**values))
-            row = (await conn.execute(select(sessions).where(sessions.c.id == session_id))).one()
+        if refused is not None:
+            live_cap = None
+            values.update(
+                status=SessionStatus.FAILED.value,
+                end_reason=refused.reason,
+                error=refused.error,
+                ended_at=values["created_at"],
+                idempotency_key=None,
+            )
+        try:
+            async with self._db.connect() as conn:
+                if live_cap is not None and api_key_id is not None:
+                    await hold_live_slot(conn, api_key_id, live_cap)
+                await conn.execute(insert(sessions).values(**values))
+                row = (
+                    await conn.execute(select(sessions).where(sessions.c.id == session_id))
+                ).one()
+        except IntegrityError:
+            if idempotency_key is None:
+                raise
+            raise IdempotencyKeyTaken() from None
         return _to_record(row)
+
+    async def get_by_idempotency_key(self, api_key_id: str, key: str) -> SessionRecord | None:
+        async with self._db.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(sessions).where(
+                        sessions.c.api_key_id == api_key_id, sessions.c.idempotency_key == key
+                    )
+                )
+            ).one_or_none()
+        return _to_record(row) if row else None
+
+    async def release_idempotency_key(self, session_id: str) -> None:
+        async with self._db.connect() as conn:
+            await conn.execute(
+                update(sessions).where(sessions.c.id == session_id).values(idempotency_key=None)
+            )
 
     async def get_by_id(self, session_id: str) -> SessionRecord | None:
         async with self._db.connect() as conn:
@@ -85,11 +150,16 @@ class SessionStore:
             ).one_or_none()
         return _to_record(row) if row else None
 
-    async def mark_active(self, session_id: str) -> SessionRecord:
+    async def mark_active(
+        self, session_id: str, stamps: StartStamps | None = None
+    ) -> SessionRecord:
+        """The start's completing write, with the setup stamps it collected on the way."""
+        values: dict[str, Any] = {"status": SessionStatus.ACTIVE.value, "started_at": now()}
+        if stamps is not None:
+            values["room_created_at"] = stamps.room_created_at
+            values["dispatched_at"] = stamps.dispatched_at
         record, _ = await self._transition(
-            session_id,
-            from_status=(SessionStatus.STARTING,),
-            values={"status": SessionStatus.ACTIVE.value, "started_at": now()},
+            session_id, from_status=(SessionStatus.STARTING,), values=values
         )
         return record
 
@@ -100,19 +170,82 @@ class SessionStore:
         status: SessionStatus,
         reason: str,
         error: str | None = None,
+        release_idempotency_key: bool = False,
     ) -> tuple[SessionRecord, bool]:
         """Ends a live session once; one already over keeps its first end (first writer wins).
-        The flag says whether this call was the one that ended it."""
+        The flag says whether this call was the one that ended it. A start that answers an error
+        releases its Idempotency-Key, so the client's retry starts afresh."""
+        values: dict[str, Any] = {
+            "status": status.value,
+            "end_reason": reason,
+            "error": error,
+            "ended_at": now(),
+        }
+        if release_idempotency_key:
+            values["idempotency_key"] = None
         return await self._transition(
-            session_id,
-            from_status=(SessionStatus.STARTING, SessionStatus.ACTIVE),
-            values={
-                "status": status.value,
-                "end_reason": reason,
-                "error": error,
-                "ended_at": now(),
-            },
+            session_id, from_status=(SessionStatus.STARTING, SessionStatus.ACTIVE), values=values
         )
+
+    async def claim_job(self, claim: JobClaim) -> SessionRecord | None:
+        """The worker's job takes the session: at most one job per dispatch attempt, none for a
+        session that is over or for an attempt the dispatch watch has replaced. Answers the
+        session when the claim is (or already was) this job's, None when it is refused."""
+        async with self._db.connect() as conn:
+            await conn.execute(
+                update(sessions)
+                .where(
+                    sessions.c.id == claim.session_id,
+                    sessions.c.status.in_(LIVE),
+                    sessions.c.dispatch_attempts == claim.attempt,
+                    sessions.c.agent_job_id.is_(None),
+                )
+                .values(
+                    agent_job_id=claim.job_id,
+                    agent_worker_id=claim.worker_id,
+                    job_assigned_at=claim.at,
+                )
+            )
+            row = (
+                await conn.execute(select(sessions).where(sessions.c.id == claim.session_id))
+            ).one_or_none()
+        if row is None:
+            return None
+        record = _to_record(row)
+        mine = record.agent_job_id == claim.job_id and record.dispatch_attempts == claim.attempt
+        return record if mine and not record.is_over else None
+
+    async def begin_redispatch(self, session_id: str) -> SessionRecord | None:
+        """Moves a session whose first dispatch was not taken to its second and last attempt.
+        Only one caller wins (the request's own watch or the reaper's pass, on any replica); the
+        first attempt's job, should it still come, can no longer claim the session."""
+        async with self._db.connect() as conn:
+            result = await conn.execute(
+                update(sessions)
+                .where(
+                    sessions.c.id == session_id,
+                    sessions.c.status == SessionStatus.ACTIVE.value,
+                    sessions.c.dispatch_attempts == 1,
+                    sessions.c.agent_joined_at.is_(None),
+                )
+                .values(
+                    dispatch_attempts=2,
+                    redispatched_at=now(),
+                    agent_job_id=None,
+                    agent_worker_id=None,
+                    job_assigned_at=None,
+                )
+            )
+            row = (await conn.execute(select(sessions).where(sessions.c.id == session_id))).one()
+        return _to_record(row) if result.rowcount == 1 else None
+
+    async def record_first_agent_audio(self, session_id: str, at: datetime) -> None:
+        async with self._db.connect() as conn:
+            await conn.execute(
+                update(sessions)
+                .where(sessions.c.id == session_id, sessions.c.first_agent_audio_at.is_(None))
+                .values(first_agent_audio_at=at)
+            )
 
     async def mark_ending(self, session_id: str, *, reason: str | None, error: str | None) -> None:
         """Notes why a live session is being ended before its room is deleted (or clears it when
@@ -122,9 +255,7 @@ class SessionStore:
                 update(sessions)
                 .where(
                     sessions.c.id == session_id,
-                    sessions.c.status.in_(
-                        [SessionStatus.STARTING.value, SessionStatus.ACTIVE.value]
-                    ),
+                    sessions.c.status.in_(LIVE),
                 )
                 .values(end_reason=reason, error=error)
             )
@@ -213,6 +344,18 @@ class SessionStore:
             SessionQuery(statuses=(SessionStatus.STARTING, SessionStatus.ACTIVE), limit=None)
         )
 
+    async def live_counts(self) -> dict[tuple[str, str], int]:
+        """Sessions starting or active by (agent, channel): the voicegw_live_sessions gauge."""
+        live = [SessionStatus.STARTING.value, SessionStatus.ACTIVE.value]
+        stmt = (
+            select(sessions.c.agent_id, sessions.c.channel, func.count())
+            .where(sessions.c.status.in_(live))
+            .group_by(sessions.c.agent_id, sessions.c.channel)
+        )
+        async with self._db.connect() as conn:
+            rows = (await conn.execute(stmt)).all()
+        return {(r[0], r[1]): int(r[2]) for r in rows}
+
     async def _transition(
         self,
         session_id: str,
@@ -251,4 +394,14 @@ def _to_record(row: Row[Any]) -> SessionRecord:
         user_joined_at=utc(row.user_joined_at),
         agent_joined_at=utc(row.agent_joined_at),
         channel=row.channel,
+        room_created_at=utc(row.room_created_at),
+        dispatched_at=utc(row.dispatched_at),
+        redispatched_at=utc(row.redispatched_at),
+        job_assigned_at=utc(row.job_assigned_at),
+        first_agent_audio_at=utc(row.first_agent_audio_at),
+        dispatch_attempts=row.dispatch_attempts,
+        agent_job_id=row.agent_job_id,
+        agent_worker_id=row.agent_worker_id,
+        idempotency_key=row.idempotency_key,
+        request_fingerprint=row.request_fingerprint,
     )

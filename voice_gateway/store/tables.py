@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     ForeignKey,
@@ -15,6 +16,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 
 metadata = MetaData()
@@ -39,6 +41,19 @@ sessions = Table(
     Column("agent_joined_at", DateTime(timezone=True)),
     # 0004: web (a LiveKit client with a token), phone (a SIP call) or chat (text only).
     Column("channel", String(16), nullable=False, server_default="web"),
+    # 0006: the setup timeline (stamps known during /start are written with its completing
+    # update; the rest come from webhooks and worker reports), the dispatch watch's state, and
+    # idempotent starts (a key is unique per API key; released when the start failed).
+    Column("room_created_at", DateTime(timezone=True)),
+    Column("dispatched_at", DateTime(timezone=True)),
+    Column("redispatched_at", DateTime(timezone=True)),
+    Column("job_assigned_at", DateTime(timezone=True)),
+    Column("first_agent_audio_at", DateTime(timezone=True)),
+    Column("dispatch_attempts", Integer, nullable=False, server_default="1"),
+    Column("agent_job_id", String(64)),
+    Column("agent_worker_id", String(64)),
+    Column("idempotency_key", String(255)),
+    Column("request_fingerprint", String(64)),
     Index("ix_sessions_status_created", "status", "created_at"),
     Index("ix_sessions_agent_created", "agent_id", "created_at"),
 )
@@ -75,6 +90,8 @@ api_keys = Table(
     Column("rate_limit_window_seconds", Integer),
     Column("max_concurrent_sessions", Integer),
     Column("rotated_at", DateTime(timezone=True)),
+    # 0005_browser: a secret key that may be sent from a web page (an ops console); else refused.
+    Column("allow_browser", Boolean, nullable=False, server_default=false()),
 )
 
 # Hashes a rotation replaced: the bootstrap setting must not bring a rotated value back to life.
@@ -109,6 +126,10 @@ audit_events = Table(
     Column("details", JSON),
     Index("ix_audit_key_occurred", "key_id", "occurred_at"),
     Index("ix_audit_occurred", "occurred_at"),
+    # 0008_ops: the audit API's other filters (GET /v1/audit).
+    Index("ix_audit_actor_occurred", "actor_key_id", "occurred_at"),
+    Index("ix_audit_session_occurred", "session_id", "occurred_at"),
+    Index("ix_audit_event_occurred", "event", "occurred_at"),
 )
 
 # The concurrent-session cap counts a key's live sessions on every start.
@@ -130,4 +151,21 @@ outbound_events = Table(
     Column("delivered_at", DateTime(timezone=True)),
     Column("last_error", Text),
     Index("ix_outbound_due", "delivered_at", "deliver_after"),
+)
+
+Index("uq_sessions_key_idempotency", sessions.c.api_key_id, sessions.c.idempotency_key, unique=True)
+
+# 0006: what each agent worker last reported (its LiveKit worker id, free capacity, draining), so
+# every gateway replica can refuse a start no worker could take.
+agent_workers = Table(
+    "agent_workers",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("agent_name", String(128), nullable=False),
+    Column("live_sessions", Integer, nullable=False),
+    Column("max_sessions", Integer, nullable=False),
+    Column("draining", Boolean, nullable=False),
+    Column("first_seen_at", DateTime(timezone=True), nullable=False),
+    Column("last_seen_at", DateTime(timezone=True), nullable=False),
+    Index("ix_agent_workers_name_seen", "agent_name", "last_seen_at"),
 )

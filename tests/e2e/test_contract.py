@@ -1,0 +1,162 @@
+"""The contract, fuzzed: schemathesis reads the live gateway's own OpenAPI document and sends
+every operation bounded examples (schema-valid and not). No answer may be a 5xx, every answer
+must be one the document lists, in its schema, and nothing the run starts may be left behind:
+no room in LiveKit, no live session, no usable key."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import secrets
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from livekit import api
+
+from devstack.stack import Stack
+from tests.e2e.conftest import AGENT_JOIN_S, Gateway, room_names
+from voice_gateway.pagination import encode_cursor
+
+pytestmark = [pytest.mark.e2e, pytest.mark.one_store]
+
+CONFIG = Path(__file__).with_name("schemathesis.toml")
+SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
+# Bounds: examples per operation and phases; about a thousand requests in all.
+MAX_EXAMPLES = 10
+PHASES = "examples,coverage,fuzzing"
+ALL_SCOPES = ["sessions:write", "sessions:read", "keys:write", "ops:write"]
+
+
+async def audit(gateway: Gateway, **query: str) -> list[dict[str, Any]]:
+    events: list[dict[str, Any]] = []
+    cursor = ""
+    while True:
+        params = "&".join(f"{k}={v}" for k, v in query.items())
+        status, page = await gateway.get(f"/v1/audit?limit=200&{params}{cursor}")
+        assert status == 200, page
+        events += page["data"]
+        if not page["meta"]["nextCursor"]:
+            return events
+        cursor = f"&cursor={page['meta']['nextCursor']}"
+
+
+async def live_rooms(gateway: Gateway) -> set[str]:
+    status, page = await gateway.get("/v1/sessions?status=starting,active&limit=200")
+    assert status == 200, page
+    return {s["roomName"] for s in page["data"]}
+
+
+async def end_what_it_started(
+    gateway: Gateway, fuzz_key_id: str, live_before: set[str]
+) -> list[str]:
+    """Ends each session the run started and left live (by /v1/sessions/start or LiveKit's token
+    endpoint, both audited; and any session live now that was not before, should an audit row be
+    missing), as its client would: after the agent joined (a job still on its way would
+    otherwise re-create the room it was sent to)."""
+    started = await audit(gateway, actorKeyId=fuzz_key_id, event="session.started")
+    audited = [e["details"]["roomName"] for e in started]
+    rooms = list(dict.fromkeys([*audited, *sorted(await live_rooms(gateway) - live_before)]))
+    for room in rooms:
+        if (await gateway.session(room))["status"] in ("ended", "failed"):
+            continue
+        with contextlib.suppress(AssertionError):
+            await gateway.wait_for_session(
+                room, lambda r: r["participants"]["agent"]["joinedAt"], AGENT_JOIN_S, "the agent"
+            )
+        status, ended = await gateway.end(room)
+        assert status == 200, ended
+    return rooms
+
+
+async def revoke_what_it_made(gateway: Gateway, key_ids: list[str]) -> None:
+    for key_id in key_ids:
+        status, payload, _ = await gateway.post(f"/v1/keys/{key_id}/revoke")
+        assert status == 200, payload
+
+
+async def test_the_gateway_keeps_its_documented_contract(
+    gateway: Gateway, stack: Stack, lkapi: api.LiveKitAPI, tmp_path: Path
+) -> None:
+    rooms_before, live_before = await room_names(lkapi), await live_rooms(gateway)
+    status, fuzz, _ = await gateway.post(
+        "/v1/keys",
+        {
+            "name": "contract-fuzz",
+            "scopes": ALL_SCOPES,
+            "rateLimitPerMinute": 600,
+            # Bounds what the run can start: valid starts beyond two live sessions meet 429.
+            "maxConcurrentSessions": 2,
+        },
+    )
+    assert status == 201, fuzz
+    status, target, _ = await gateway.post(
+        "/v1/keys", {"name": "contract-fuzz-target", "scopes": ["sessions:read"]}
+    )
+    assert status == 201, target
+    seed = os.environ.get("VOICEGW_FUZZ_SEED") or str(secrets.randbelow(2**31))
+    env = {
+        **os.environ,
+        "VOICEGW_FUZZ_API_KEY": fuzz["key"],
+        "VOICEGW_FUZZ_TARGET_KEY_ID": target["id"],
+        "VOICEGW_FUZZ_CURSOR": encode_cursor(datetime(2000, 1, 1, tzinfo=UTC), "0"),
+        "NO_COLOR": "1",
+    }
+    argv = [
+        str(SCHEMATHESIS),
+        "--config-file",
+        str(CONFIG),
+        "run",
+        f"{stack.gateway_url}/v1/openapi.json",
+        "--max-examples",
+        str(MAX_EXAMPLES),
+        "--phases",
+        PHASES,
+        "--seed",
+        seed,
+        "--no-shrink",
+        "--workers",
+        "1",
+        "--request-timeout",
+        "30",
+    ]
+    try:
+        run = await asyncio.to_thread(
+            # Its cache and reports go to a scratch folder, not the checkout.
+            subprocess.run,
+            argv,
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+    finally:
+        started = await end_what_it_started(gateway, fuzz["id"], live_before)
+        made = [
+            e["keyId"] for e in await audit(gateway, actorKeyId=fuzz["id"], event="key.created")
+        ]
+        await revoke_what_it_made(gateway, [*made, target["id"], fuzz["id"]])
+    report = (
+        f"seed {seed} (VOICEGW_FUZZ_SEED replays it)\n{run.stdout[-12000:]}{run.stderr[-3000:]}"
+    )
+    assert run.returncode == 0, report
+    assert "Tested: 0" not in run.stdout, report
+
+    # What it started is over, and LiveKit holds no room of it once its webhooks are in.
+    for room in started:
+        record = await gateway.session(room)
+        assert record["status"] in ("ended", "failed"), record
+    for _ in range(100):
+        if not (await room_names(lkapi)) - rooms_before:
+            break
+        await asyncio.sleep(0.3)
+    assert (await room_names(lkapi)) - rooms_before == set()
+    assert not (await live_rooms(gateway)) & set(started)
+    # The stack's owner key came through untouched.
+    status, keys = await gateway.get("/v1/keys")
+    assert status == 200, keys

@@ -1,0 +1,2 @@
+/** The worker's second track: ambience and "thinking" sounds, played apart from the voice. */
+export const BACKGROUND_TRACK = 'background_audio';
