@@ -21,6 +21,34 @@ if [ "${#missing[@]}" -gt 0 ]; then
   apt-get -o DPkg::Lock::Timeout=600 install -y -qq "${missing[@]}" >/dev/null
 fi
 
+# MBROLA diphone voices for the spoken-question set (espeak-ng -v mb-us1 ...): test speech only,
+# nothing ships them. Debian keeps mbrola in contrib and the voices in non-free (their licence
+# allows non-commercial, non-military use), components the machine's sources may not list, so
+# they come through a package list of our own, outside the system's sources.
+mbrola_packages=(mbrola mbrola-us1 mbrola-us2 mbrola-us3 mbrola-en1)
+mbrola_missing=()
+for p in "${mbrola_packages[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || mbrola_missing+=("$p")
+done
+if [ "${#mbrola_missing[@]}" -gt 0 ]; then
+  echo "setup: installing MBROLA voices: ${mbrola_missing[*]}"
+  apt_dir="$TOOLS_DIR/apt-mbrola"
+  mkdir -p "$apt_dir/sources" "$apt_dir/lists/partial" "$apt_dir/cache/archives/partial"
+  suite=$(. /etc/os-release && echo "$VERSION_CODENAME")
+  cat > "$apt_dir/sources/mbrola.sources" <<SOURCES
+Types: deb
+URIs: http://deb.debian.org/debian
+Suites: $suite
+Components: main contrib non-free
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SOURCES
+  apt_own=(-o DPkg::Lock::Timeout=600 -o APT::Sandbox::User=root -o Dir::Etc::SourceList=/dev/null
+    -o "Dir::Etc::SourceParts=$apt_dir/sources" -o "Dir::State::Lists=$apt_dir/lists"
+    -o "Dir::Cache=$apt_dir/cache")
+  apt-get "${apt_own[@]}" update -qq
+  apt-get "${apt_own[@]}" install -y -qq --no-install-recommends "${mbrola_missing[@]}" >/dev/null
+fi
+
 stamp=.venv/.installed-$(sha256sum requirements.lock pyproject.toml | sha256sum | cut -c1-16)
 if [ ! -f "$stamp" ]; then
   echo "setup: creating .venv and installing Python dependencies"

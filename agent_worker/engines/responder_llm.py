@@ -61,7 +61,7 @@ class ResponderLLM(llm.LLM[Never]):
             return self._fallback
         return self.answer_text(text)
 
-    def answer_text(self, text: str) -> str:
+    def answer_text(self, text: str, words: Sequence[tuple[str, float]] = ()) -> str:
         """The answer to one question, outside any chat (the spoken-set measurements)."""
         return self._matcher.answer(text, self._fallback)
 

@@ -15,18 +15,22 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
 from livekit.agents import resources
 
 from devstack.asr_accuracy import OUTCOMES, RIGHT, WRONG, hear_all, share, tally
-from devstack.spoken_questions import QUESTIONS, SpeechMaker, catalogue_overlap, spoken_set
+from devstack.spoken_questions import (
+    QUESTIONS,
+    SpeechMaker,
+    catalogue_overlap,
+    demo_agent,
+    spoken_set,
+)
 from devstack.voice_client import TrackAudio, VoiceClient
 from tests.e2e.conftest import Gateway
 from voice_common.agent_config import AgentConfig
 
 pytestmark = [pytest.mark.e2e, pytest.mark.one_store]
 
-CATALOGUE = Path(__file__).resolve().parents[2] / "voice_gateway" / "agents.yaml"
 NOISE_CLIP = Path(resources.__file__).parent / "office-ambience.ogg"
 # Regression floors for the CI sample (99 questions), far below the targets (90% right,
 # 3% wrong), which are not met: measured 41% right, 13% wrong (BENCHMARKS.md); `make bench`
@@ -37,7 +41,7 @@ MAX_WRONG = 0.20
 
 @pytest.fixture(scope="module")
 def demo() -> AgentConfig:
-    return AgentConfig.model_validate(yaml.safe_load(CATALOGUE.read_text())["agents"]["demo"])
+    return demo_agent()
 
 
 @pytest.fixture(scope="module")
