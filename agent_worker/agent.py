@@ -9,7 +9,6 @@ from datetime import UTC, datetime
 import structlog
 from livekit import rtc
 from livekit.agents import (
-    Agent,
     AgentSession,
     AgentStateChangedEvent,
     AutoSubscribe,
@@ -34,6 +33,7 @@ from agent_worker.engines.factory import (
 )
 from agent_worker.engines.sphinx_engine import SphinxEngine
 from agent_worker.gateway_client import GatewayClient
+from agent_worker.listening_agent import ListeningAgent
 from agent_worker.metrics import ENGINE_ERRORS, SESSIONS, PipelineObserver, count_engine_error
 from voice_common.agent_config import DispatchMetadata
 
@@ -182,7 +182,7 @@ async def run_session(ctx: JobContext, settings: WorkerSettings) -> None:
 
     await ctx.connect(auto_subscribe=AutoSubscribe.AUDIO_ONLY)
     await session.start(
-        agent=Agent(instructions=config.instructions),
+        agent=ListeningAgent(instructions=config.instructions),
         room=ctx.room,
         room_options=room_io.RoomOptions(
             participant_kinds=[rtc.ParticipantKind.PARTICIPANT_KIND_STANDARD],

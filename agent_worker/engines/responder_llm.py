@@ -22,16 +22,26 @@ from livekit.agents import (
 )
 
 from voice_common.agent_config import FaqItem
-from voice_common.faq_matcher import FaqMatcher
+from voice_common.faq_matcher import FaqMatcher, HeardWords
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 
+HEARD_WORDS = "heard_words"
+"""ChatMessage.extra key: the recognizer's [word, posterior] pairs for a spoken user turn."""
 
-def last_user_text(chat_ctx: llm.ChatContext) -> str | None:
+
+def last_user_message(chat_ctx: llm.ChatContext) -> llm.ChatMessage | None:
     for item in reversed(chat_ctx.items):
         if isinstance(item, llm.ChatMessage) and item.role == "user":
-            return item.text_content or ""
+            return item
     return None
+
+
+def heard_words(message: llm.ChatMessage) -> HeardWords:
+    """The posteriors a recognizer gave the message's words; none for typed text (or a
+    recognizer that gives none), which then counts as heard for sure."""
+    pairs = message.extra.get(HEARD_WORDS) or []
+    return [(str(word), float(p)) for word, p in pairs]
 
 
 def split_sentences(text: str) -> list[str]:
@@ -56,14 +66,14 @@ class ResponderLLM(llm.LLM[Never]):
 
     def answer_for(self, chat_ctx: llm.ChatContext) -> str:
         """With no user turn yet (e.g. a generated greeting) there is nothing to match."""
-        text = last_user_text(chat_ctx)
-        if text is None:
+        message = last_user_message(chat_ctx)
+        if message is None:
             return self._fallback
-        return self.answer_text(text)
+        return self.answer_text(message.text_content or "", heard_words(message))
 
-    def answer_text(self, text: str, words: Sequence[tuple[str, float]] = ()) -> str:
+    def answer_text(self, text: str, heard: HeardWords = ()) -> str:
         """The answer to one question, outside any chat (the spoken-set measurements)."""
-        return self._matcher.answer(text, self._fallback)
+        return self._matcher.answer(text, self._fallback, heard)
 
     def chat(
         self,

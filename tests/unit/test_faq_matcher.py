@@ -123,3 +123,20 @@ def test_content_stems_drop_function_words_and_stem_the_rest() -> None:
 def test_keyword_of_only_punctuation_never_matches() -> None:
     faq = [FaqItem(keywords=["?!"], answer="never")]
     assert choose_answer("?!", faq, FALLBACK) == FALLBACK
+
+
+def test_a_word_heard_unsure_counts_for_less() -> None:
+    """A recognizer biased toward the FAQ turns noise into FAQ words, but unsure of them."""
+    matcher = FaqMatcher(FAQ)
+    text = "where is it located"
+    assert matcher.match(text, [("where", 0.9), ("is", 0.9), ("it", 0.6), ("located", 0.95)])
+    assert matcher.match(text, [("where", 0.9), ("is", 0.9), ("it", 0.6), ("located", 0.2)]) is None
+
+
+def test_heard_words_decide_and_their_stems_count_once_at_their_surest() -> None:
+    matcher = FaqMatcher(FAQ)
+    found = matcher.match("the price the prices", [("price", 0.2), ("prices", 0.8)])
+    assert found is not None and found.item.answer == PRICE
+    assert found.score == pytest.approx(2.0 * 0.8)  # a keyword of only that item, at 0.8
+    # typed text (no posteriors) counts as heard for sure
+    assert matcher.scores("price") == matcher.scores("price", [("price", 1.0)])
