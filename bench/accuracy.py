@@ -17,9 +17,22 @@ from typing import Any
 from livekit.agents import resources
 
 from devstack.asr_accuracy import OUTCOMES, Heard, hear_all, read_exactly, share, tally
-from devstack.spoken_questions import SpeechMaker, demo_agent, spoken_set
+from devstack.spoken_questions import SPEEDS, VOICE_FAMILIES, SpeechMaker, demo_agent, spoken_set
 
-GROUPS = ("all", "clean", "noisy", "phone", "answerable", "off-topic")
+GROUPS = (
+    "all",
+    "clean",
+    "noisy",
+    "phone",
+    "answerable",
+    "off-topic",
+    *(
+        f"{family}{condition}"
+        for family in VOICE_FAMILIES
+        for condition in ("", ", clean", ", noisy", ", phone")
+    ),
+    *(f"{speed} wpm" for speed in SPEEDS),
+)
 
 
 @dataclass

@@ -46,11 +46,21 @@ class Heard:
 
 
 def tally(heard: Sequence[Heard]) -> dict[str, collections.Counter[str]]:
-    """Outcomes per condition and overall, and split into answerable and off-topic questions."""
+    """Outcomes overall, per condition, voice family and speed, and split into answerable and
+    off-topic questions."""
     out: dict[str, collections.Counter[str]] = collections.defaultdict(collections.Counter)
     for h in heard:
-        scope = "answerable" if h.question.expected is not None else "off-topic"
-        for group in ("all", h.question.condition, scope, f"{h.question.condition}, {scope}"):
+        q = h.question
+        scope = "answerable" if q.expected is not None else "off-topic"
+        for group in (
+            "all",
+            q.condition,
+            scope,
+            f"{q.condition}, {scope}",
+            q.family,
+            f"{q.family}, {q.condition}",
+            f"{q.speed} wpm",
+        ):
             out[group][h.outcome] += 1
     return out
 

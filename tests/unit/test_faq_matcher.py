@@ -135,8 +135,12 @@ def test_a_word_heard_unsure_counts_for_less() -> None:
 
 def test_heard_words_decide_and_their_stems_count_once_at_their_surest() -> None:
     matcher = FaqMatcher(FAQ)
-    found = matcher.match("the price the prices", [("price", 0.2), ("prices", 0.8)])
+    heard = [("price", 0.2), ("prices", 0.9), ("cost", 0.8)]
+    found = matcher.match("the price the prices cost", heard)
     assert found is not None and found.item.answer == PRICE
-    assert found.score == pytest.approx(2.0 * 0.8)  # a keyword of only that item, at 0.8
+    assert found.score == pytest.approx(2.0 * 0.9 + 2.0 * 0.8)  # two keywords of that item
+    # a lone keyword must be heard for certain
+    assert matcher.match("the price", [("the", 1.0), ("price", 0.9)]) is None
+    assert matcher.match("the price", [("the", 0.5), ("price", 1.0)]) is not None
     # typed text (no posteriors) counts as heard for sure
     assert matcher.scores("price") == matcher.scores("price", [("price", 1.0)])
