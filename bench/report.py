@@ -12,7 +12,7 @@ from bench.pipeline_log import STAGES
 from bench.sessions import SessionsResult
 from bench.start_load import TARGETS, Level
 from bench.stats import Summary, fmt, fmt_ratio, markdown_table
-from devstack.asr_accuracy import OUTCOMES, RIGHT, WRONG
+from devstack.asr_accuracy import NOT_UNDERSTOOD, OUTCOMES, RIGHT, WRONG
 
 TARGET_START_VS_FLOOR = 0.5
 TARGET_ADDED_P50_MS = 3.0
@@ -203,6 +203,39 @@ def accuracy_table(result: AccuracyResult) -> str:
     return markdown_table(["recognizer", "questions", "n", *OUTCOMES], rows)
 
 
+def accuracy_limits(result: AccuracyResult) -> list[str]:
+    """Where the right answers are lost, from the run's own numbers, and what would move it."""
+    exact, agent = result.run("exact words (no recognizer)"), result.run("agent model")
+    lines: list[str] = []
+    if exact is not None:
+        lines.append(
+            f"phrasings: given the exact words the responder answers "
+            f"{_pct(exact.share('all', RIGHT))} right, {_pct(exact.share('all', WRONG))} wrong "
+            "(the ceiling any recognizer could reach with this FAQ)"
+        )
+    if agent is not None:
+        answerable = agent.share("answerable", RIGHT)
+        worst = min(("clean", "noisy", "phone"), key=lambda c: agent.share(c, RIGHT) or 0.0)
+        lines.append(
+            f"the recognizer: through PocketSphinx {_pct(answerable)} of the answerable "
+            f"questions are answered right (worst condition: {worst}, "
+            f"{_pct(agent.share(worst, RIGHT))}); its acoustic model (CMU en-us, 16 kHz) "
+            "mishears synthetic voices, office noise and 8 kHz telephone audio"
+        )
+        lines.append(
+            f"rejection: wrong answers are held at {_pct(agent.share('all', WRONG))} by "
+            "weighing each heard word by its lattice posterior; the price is "
+            f"{_pct(agent.share('answerable', NOT_UNDERSTOOD))} of answerable questions "
+            'met with "did not understand"'
+        )
+    lines.append(
+        "what reaching 90% would take: a stronger offline acoustic model (a neural recognizer "
+        "such as Vosk/Kaldi or whisper.cpp; none ships its English weights in a registry we may "
+        "install from) or a cloud STT; an 8 kHz model for telephone calls"
+    )
+    return lines
+
+
 def _p50_p95(s: Summary | None) -> str:
     if s is None:
         return "n/a"
@@ -367,6 +400,9 @@ def render(results: Results) -> str:
             "## Spoken questions (demo agent, offline through the worker's STT and responder)",
             "",
             accuracy_table(results.accuracy),
+            "",
+            "What limits it:",
+            *(f"- {line}" for line in accuracy_limits(results.accuracy)),
         ]
     if results.sessions is not None:
         parts += ["", "## Session latencies", "", latency_table(results.sessions)]
