@@ -8,12 +8,17 @@ LIVEKIT_VERSION="v1.13.5"
 TOOLS_DIR="${VOICEGW_TOOLS_DIR:-$HOME/.cache/voicegw-tools}"
 PY="${PYTHON:-python3.11}"
 
+# The named Debian packages that are not installed, one a line.
+not_installed() {
+  local p
+  for p in "$@"; do
+    dpkg -s "$p" >/dev/null 2>&1 || echo "$p"
+  done
+}
+
 # chromium: the browser tests drive Debian's build (never a browser a tool downloads).
 apt_packages=(espeak-ng sox postgresql chromium)
-missing=()
-for p in "${apt_packages[@]}"; do
-  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
-done
+mapfile -t missing < <(not_installed "${apt_packages[@]}")
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "setup: installing Debian packages: ${missing[*]}"
   # Waits for another apt run (a second checkout's setup) instead of failing on its lock.
@@ -26,10 +31,7 @@ fi
 # allows non-commercial, non-military use), components the machine's sources may not list, so
 # they come through a package list of our own, outside the system's sources.
 mbrola_packages=(mbrola mbrola-us1 mbrola-us2 mbrola-us3 mbrola-en1)
-mbrola_missing=()
-for p in "${mbrola_packages[@]}"; do
-  dpkg -s "$p" >/dev/null 2>&1 || mbrola_missing+=("$p")
-done
+mapfile -t mbrola_missing < <(not_installed "${mbrola_packages[@]}")
 if [ "${#mbrola_missing[@]}" -gt 0 ]; then
   echo "setup: installing MBROLA voices: ${mbrola_missing[*]}"
   apt_dir="$TOOLS_DIR/apt-mbrola"
