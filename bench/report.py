@@ -180,8 +180,8 @@ def summary_table(results: Results) -> str:
     return markdown_table(["measure", "result", "target", "status"], rows)
 
 
-def _pct(x: float | None) -> str:
-    return "n/a" if x is None else f"{x:.0%}"
+def _pct(x: float | None, digits: int = 0) -> str:
+    return "n/a" if x is None else f"{x:.{digits}%}"
 
 
 def accuracy_table(result: AccuracyResult) -> str:
@@ -197,7 +197,7 @@ def accuracy_table(result: AccuracyResult) -> str:
                     run.name,
                     group,
                     sum(c.values()),
-                    *(_pct(run.share(group, o)) for o in OUTCOMES),
+                    *(_pct(run.share(group, o), 1) for o in OUTCOMES),
                 ]
             )
     return markdown_table(["recognizer", "questions", "n", *OUTCOMES], rows)
@@ -223,7 +223,7 @@ def accuracy_limits(result: AccuracyResult) -> list[str]:
             "mishears synthetic voices, office noise and 8 kHz telephone audio"
         )
         lines.append(
-            f"rejection: wrong answers are held at {_pct(agent.share('all', WRONG))} by "
+            f"rejection: wrong answers are held at {_pct(agent.share('all', WRONG), 1)} by "
             "weighing each heard word by its lattice posterior; the price is "
             f"{_pct(agent.share('answerable', NOT_UNDERSTOOD))} of answerable questions "
             'met with "did not understand"'
