@@ -18,8 +18,8 @@ from agent_worker.engines.responder_llm import HEARD_WORDS
 
 
 class ListeningAgent(Agent):
-    def __init__(self, *, instructions: str) -> None:
-        super().__init__(instructions=instructions)
+    def __init__(self, *, instructions: str, tools: list[llm.Tool | llm.Toolset] | None = None):
+        super().__init__(instructions=instructions, tools=tools)
         self._heard: list[tuple[str, float]] = []
 
     async def stt_node(
