@@ -48,6 +48,8 @@ class WorkerSettings(BaseSettings):
     # The ambient clip decoded once per process and shared by its sessions (agent_worker/
     # background.py); false decodes it per session and loop, as livekit-agents does.
     shared_ambience: bool = True
+    # Agent language models for the offline recognizer, built once per FAQ and kept here.
+    asr_cache_dir: Path = Path.home() / ".cache" / "voicegw" / "pocketsphinx"
     # GET /metrics (Prometheus) on metrics_host:metrics_port; None turns it off. Job processes
     # write their samples to metrics_dir (a fresh temporary directory when unset), emptied at start.
     metrics_host: str = "127.0.0.1"

@@ -18,6 +18,7 @@ from typing import Any
 
 from livekit.rtc.data_stream import StreamError
 
+from bench.accuracy import measure_accuracy
 from bench.audio_parts import measure_audio_parts
 from bench.density import run_density, worker_env
 from bench.gateway_api import GatewayApi
@@ -35,7 +36,7 @@ from bench.start_load import measure_start
 from devstack.stack import Stack
 
 RESULTS = Path(__file__).resolve().parent / "results"
-PHASES = ("start", "sessions", "idle", "density")
+PHASES = ("start", "accuracy", "sessions", "idle", "density")
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,7 @@ class Plan:
     idle_sessions: int = 4
     idle_rounds: int = 2
     idle_window_s: float = 6.0
+    accuracy_full: bool = True  # the whole spoken set (quick: the CI sample)
 
 
 QUICK = Plan(
@@ -77,6 +79,7 @@ QUICK = Plan(
     idle_sessions=3,
     idle_rounds=1,
     idle_window_s=4.0,
+    accuracy_full=False,
 )
 
 
@@ -136,6 +139,11 @@ async def _run(
             refusals=plan.no_worker_requests,
         )
         phase_done("/start load", t)
+    if "accuracy" in phases:
+        _say("spoken questions: the demo agent's answers, offline")
+        t = time.monotonic()
+        results.accuracy = await measure_accuracy(log_dir / "accuracy", full=plan.accuracy_full)
+        phase_done("spoken-question accuracy", t)
     if not {"sessions", "idle", "density"} & set(phases):
         return
     stack_dir = log_dir / "stack"
@@ -240,6 +248,7 @@ def _as_json(results: Results, plan: Plan) -> dict[str, Any]:
         "idle_cpu": [run.as_dict() for run in results.idle],
         "audio_parts": results.audio_parts.as_dict() if results.audio_parts else None,
         "density": [run.as_dict() for run in results.density],
+        "accuracy": [r.as_dict() for r in results.accuracy.runs] if results.accuracy else None,
         "contention": results.contention,
     }
 
