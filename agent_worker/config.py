@@ -50,4 +50,6 @@ class WorkerSettings(BaseSettings):
     metrics_host: str = "127.0.0.1"
     metrics_port: int | None = Field(default=9464, ge=0, le=65535)
     metrics_dir: Path | None = None
+    # Agent language models for the offline recognizer, built once per FAQ and kept here.
+    asr_cache_dir: Path = Path.home() / ".cache" / "voicegw" / "pocketsphinx"
     log_level: str = "INFO"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from bench.accuracy import GROUPS, AccuracyResult
 from bench.density import DensityRun
 from bench.machine import describe
 from bench.no_worker import NoWorkerResult
@@ -11,12 +12,16 @@ from bench.pipeline_log import STAGES
 from bench.sessions import SessionsResult
 from bench.start_load import TARGETS, Level
 from bench.stats import Summary, fmt, fmt_ratio, markdown_table
+from devstack.asr_accuracy import OUTCOMES, RIGHT, WRONG
 
 TARGET_START_VS_FLOOR = 0.5
 TARGET_ADDED_P50_MS = 3.0
 TARGET_READY_P50_MS = 300.0
 TARGET_GREETING_P50_MS = 700.0
-TARGET_V2V_P50_MS = 800.0
+TARGET_V2V_P50_MS = 700.0
+TARGET_INTERIM_P50_MS = 500.0
+TARGET_RIGHT = 0.90
+TARGET_WRONG = 0.03
 TARGET_SESSIONS = 20
 TARGET_MB_PER_SESSION = 150.0
 TARGET_NO_WORKER_MS = 100.0
@@ -33,6 +38,7 @@ class Results:
     no_worker: NoWorkerResult | None = None
     sessions: SessionsResult | None = None
     density: list[DensityRun] = field(default_factory=list)
+    accuracy: AccuracyResult | None = None
     # per phase: CPU taken by processes outside the bench (other work on a shared machine)
     contention: dict[str, dict[str, float] | None] = field(default_factory=dict)
 
@@ -114,6 +120,15 @@ def summary_table(results: Results) -> str:
                     verdict(summ.p50 if summ else None, target),
                 ]
             )
+        interim = s.interim_caption
+        rows.append(
+            [
+                "first live caption of a question after its start, p50 / p95",
+                _p50_p95(interim),
+                f"p50 <= {TARGET_INTERIM_P50_MS:.0f} ms",
+                verdict(interim.p50 if interim else None, TARGET_INTERIM_P50_MS),
+            ]
+        )
         v2v = s.voice_to_voice
         rows.append(
             [
@@ -123,6 +138,25 @@ def summary_table(results: Results) -> str:
                 verdict(v2v.p50 if v2v else None, TARGET_V2V_P50_MS),
             ]
         )
+    agent = results.accuracy.run("agent model") if results.accuracy else None
+    if agent is not None:
+        for condition in ("clean", "noisy", "phone"):
+            right, wrong = agent.share(condition, RIGHT), agent.share(condition, WRONG)
+            n = sum(agent.counts()[condition].values())
+            rows.append(
+                [
+                    f"spoken questions answered right / wrong FAQ, {condition} (n={n})",
+                    f"{_pct(right)} / {_pct(wrong)}",
+                    f">= {TARGET_RIGHT:.0%} / <= {TARGET_WRONG:.0%}"
+                    + ("" if condition != "phone" else " (reported)"),
+                    "met"
+                    if right is not None
+                    and wrong is not None
+                    and right >= TARGET_RIGHT
+                    and wrong <= TARGET_WRONG
+                    else "missed",
+                ]
+            )
     for run in results.density:
         held = run.held
         mb = run.per_session_mb()
@@ -144,6 +178,29 @@ def summary_table(results: Results) -> str:
             ]
         )
     return markdown_table(["measure", "result", "target", "status"], rows)
+
+
+def _pct(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.0%}"
+
+
+def accuracy_table(result: AccuracyResult) -> str:
+    rows = []
+    for run in result.runs:
+        counts = run.counts()
+        for group in GROUPS:
+            c = counts.get(group)
+            if not c:
+                continue
+            rows.append(
+                [
+                    run.name,
+                    group,
+                    sum(c.values()),
+                    *(_pct(run.share(group, o)) for o in OUTCOMES),
+                ]
+            )
+    return markdown_table(["recognizer", "questions", "n", *OUTCOMES], rows)
 
 
 def _p50_p95(s: Summary | None) -> str:
@@ -207,6 +264,9 @@ def latency_table(s: SessionsResult) -> str:
         _latency_row(
             "without it: /start + agent ready (request -> agent)", s.start_plus_agent_ready
         )
+    )
+    rows.append(
+        _latency_row("first live caption (start of question -> first interim)", s.interim_caption)
     )
     rows.append(
         _latency_row("voice-to-voice (end of question -> first answer frame)", s.voice_to_voice)
@@ -300,6 +360,13 @@ def render(results: Results) -> str:
             "## /v1/sessions/start under load (ceiling, floor, gateway)",
             "",
             start_table(results.start),
+        ]
+    if results.accuracy is not None:
+        parts += [
+            "",
+            "## Spoken questions (demo agent, offline through the worker's STT and responder)",
+            "",
+            accuracy_table(results.accuracy),
         ]
     if results.sessions is not None:
         parts += ["", "## Session latencies", "", latency_table(results.sessions)]

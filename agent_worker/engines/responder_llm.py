@@ -2,7 +2,8 @@
 
 It implements the real livekit-agents LLM/LLMStream API so the session code is identical whether
 the agent runs fully offline on this responder or on a hosted model: only the engine string in
-the config changes.
+the config changes. Which item a question is about is voice_common.faq_matcher's job; this is
+only the adapter that streams the answer (or the fallback, when nothing matched).
 """
 
 from __future__ import annotations
@@ -21,39 +22,9 @@ from livekit.agents import (
 )
 
 from voice_common.agent_config import FaqItem
+from voice_common.faq_matcher import FaqMatcher
 
-_APOSTROPHES = re.compile(r"['\u2019]")
-_WORD = re.compile(r"[^\W_]+")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
-
-
-def normalize_words(text: str) -> list[str]:
-    """Lowercased words without punctuation, so "Opening-hours?" matches "opening hours".
-
-    Apostrophes are dropped rather than split on, so "what's" and "whats" are the same word.
-    """
-    return _WORD.findall(_APOSTROPHES.sub("", text.casefold()))
-
-
-def _contains(words: list[str], phrase: list[str]) -> bool:
-    n = len(phrase)
-    return n > 0 and any(words[i : i + n] == phrase for i in range(len(words) - n + 1))
-
-
-def choose_answer(text: str, faq: Sequence[FaqItem], fallback: str) -> str:
-    """The answer of the item with the most keywords present in `text`, else `fallback`.
-
-    A keyword matches whole words only (a multiword keyword as a contiguous phrase), so "hour"
-    does not fire on "hours". Ties go to the earlier item, letting config order set priority.
-    """
-    words = normalize_words(text)
-    best_score = 0
-    best_answer = fallback
-    for item in faq:
-        score = sum(1 for kw in item.keywords if _contains(words, normalize_words(kw)))
-        if score > best_score:
-            best_score, best_answer = score, item.answer
-    return best_answer
 
 
 def last_user_text(chat_ctx: llm.ChatContext) -> str | None:
@@ -72,7 +43,7 @@ def split_sentences(text: str) -> list[str]:
 class ResponderLLM(llm.LLM[Never]):
     def __init__(self, faq: Sequence[FaqItem], fallback: str) -> None:
         super().__init__()
-        self._faq = tuple(faq)
+        self._matcher = FaqMatcher(faq)
         self._fallback = fallback
 
     @property
@@ -88,7 +59,11 @@ class ResponderLLM(llm.LLM[Never]):
         text = last_user_text(chat_ctx)
         if text is None:
             return self._fallback
-        return choose_answer(text, self._faq, self._fallback)
+        return self.answer_text(text)
+
+    def answer_text(self, text: str) -> str:
+        """The answer to one question, outside any chat (the spoken-set measurements)."""
+        return self._matcher.answer(text, self._fallback)
 
     def chat(
         self,
