@@ -64,6 +64,12 @@ class SessionNotFound(ApiError):
     status, code = 404, "session_not_found"
 
 
+class ModelNotFound(ApiError):
+    """OpenAI's code for an unknown `model`: on the OpenAI-compatible API a model is an agent."""
+
+    status, code = 404, "model_not_found"
+
+
 class KeyNotFound(ApiError):
     status, code = 404, "key_not_found"
 
@@ -92,6 +98,18 @@ class IdempotencyInProgress(RetryLater):
     status, code = 409, "idempotency_in_progress"
 
 
+class SessionEnded(ApiError):
+    """A message for a chat session that is over: start a new one."""
+
+    status, code = 409, "session_ended"
+
+
+class ReplyInProgress(RetryLater):
+    """The agent is still answering this chat session's previous message: one turn at a time."""
+
+    status, code = 409, "reply_in_progress"
+
+
 class JobNotWanted(ApiError):
     """Told to a worker whose job may not join: the session is over, or another job has it."""
 
@@ -116,6 +134,12 @@ class LiveKitUnavailable(ApiError):
 
 class StoreUnavailable(ApiError):
     status, code = 503, "store_unavailable"
+
+
+class LlmUnavailable(ApiError):
+    """The agent's language model could not answer (unreachable, refused, or not configured)."""
+
+    status, code = 503, "llm_unavailable"
 
 
 class NoAgentAvailable(RetryLater):

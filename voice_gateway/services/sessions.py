@@ -37,7 +37,13 @@ from voice_gateway.services.livekit import LiveKitRooms, ParticipantDetails
 from voice_gateway.services.outgoing_webhooks import SESSION_ENDED, SESSION_STARTED, WebhookSender
 from voice_gateway.store.database import now
 from voice_gateway.store.limits import LiveCapReached
-from voice_gateway.store.models import EndReason, SessionRecord, SessionStatus, StartStamps
+from voice_gateway.store.models import (
+    Channel,
+    EndReason,
+    SessionRecord,
+    SessionStatus,
+    StartStamps,
+)
 from voice_gateway.store.sessions import IdempotencyKeyTaken, JobClaim, Refusal, SessionStore
 
 log = structlog.get_logger("voice_gateway.sessions")
@@ -52,6 +58,20 @@ FAILURE_REASONS = frozenset(
         EndReason.NO_AGENT_AVAILABLE,
     }
 )
+
+
+@dataclass(frozen=True, slots=True)
+class NewSession:
+    """What a session is started with, by any channel."""
+
+    agent_id: str
+    identity: str
+    config: AgentConfig
+    api_key_id: str | None = None
+    live_cap: int | None = None
+    channel: Channel = Channel.WEB
+    idempotency_key: str | None = None
+    request_fingerprint: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,8 +148,7 @@ class SessionService:
     ) -> StartedSession:
         """A client's start (/v1/sessions/start or LiveKit's token endpoint): its agentConfig
         overrides checked and resolved against what the key may set, then start()."""
-        _check_config_size(overrides)
-        config = self.resolve_agent(agent_id, overrides, principal=principal)
+        config = self.resolve_requested(agent_id, overrides, principal)
         return await self.start(
             principal=principal,
             agent_id=agent_id,
@@ -140,6 +159,14 @@ class SessionService:
             wait_for_agent_seconds=wait_for_agent_seconds,
             idempotency_key=idempotency_key,
         )
+
+    def resolve_requested(
+        self, agent_id: str, overrides: dict[str, Any] | None, principal: Principal
+    ) -> AgentConfig:
+        """A client's agentConfig overrides, bounded in size and in what the key may set,
+        resolved over the agent's catalogue config."""
+        _check_config_size(overrides)
+        return self.resolve_agent(agent_id, overrides, principal=principal)
 
     async def check_rate(self, principal: Principal) -> None:
         """Counts one start request against the key's rate limit (429 when over it); called
@@ -181,10 +208,17 @@ class SessionService:
                 )
                 if earlier is not None:
                     return await self._answer(earlier, wait, participant, replayed=True)
+            spec = NewSession(
+                agent_id=agent_id,
+                identity=user_identity or f"user-{secrets.token_hex(6)}",
+                config=config,
+                api_key_id=principal.key_id,
+                live_cap=principal.limits.max_concurrent_sessions,
+                idempotency_key=idempotency_key,
+                request_fingerprint=fingerprint,
+            )
             try:
-                record = await self._start_new(
-                    principal, agent_id, user_identity, config, idempotency_key, fingerprint
-                )
+                record = await self.open(spec)
             except IdempotencyKeyTaken:
                 continue  # a concurrent request with this key won the insert: answer its session
             return await self._answer(record, wait, participant, replayed=False)
@@ -193,29 +227,27 @@ class SessionService:
             retry_after_seconds=1,
         )
 
-    async def _start_new(
-        self,
-        principal: Principal,
-        agent_id: str,
-        user_identity: str | None,
-        config: AgentConfig,
-        idempotency_key: str | None,
-        fingerprint: str | None,
-    ) -> SessionRecord:
+    async def open(self, spec: NewSession) -> SessionRecord:
+        """The one path every session starts by, whatever its channel: the row first (within
+        the key's live cap), then, for a voice session, the room and the agent's dispatch. A
+        failure on the way deletes what LiveKit made and closes the row with the reason, so no
+        room outlives its record and no record lies. A chat session has no room and no agent
+        worker (the gateway answers it, services/chat.py): its roomName is its session id."""
         session_id = f"ses_{secrets.token_hex(12)}"
-        room_name = f"vgw-{agent_id}-{secrets.token_hex(6)}"
-        identity = user_identity or f"user-{secrets.token_hex(6)}"
-        bound = log.bind(session_id=session_id, room=room_name, agent_id=agent_id)
+        chat = spec.channel == Channel.CHAT
+        room_name = session_id if chat else f"vgw-{spec.agent_id}-{secrets.token_hex(6)}"
+        bound = log.bind(session_id=session_id, room=room_name, agent_id=spec.agent_id)
         row: dict[str, Any] = {
             "session_id": session_id,
             "room_name": room_name,
-            "agent_id": agent_id,
-            "user_identity": identity,
-            "api_key_id": principal.key_id,
-            "agent_config": config.model_dump(by_alias=True, mode="json"),
-            "max_duration_seconds": config.max_duration_seconds,
+            "agent_id": spec.agent_id,
+            "user_identity": spec.identity,
+            "api_key_id": spec.api_key_id,
+            "agent_config": spec.config.model_dump(by_alias=True, mode="json"),
+            "max_duration_seconds": spec.config.max_duration_seconds,
+            "channel": spec.channel,
         }
-        if self._capacity is not None:
+        if self._capacity is not None and not chat:
             try:
                 await self._capacity.require()
             except NoAgentAvailable as exc:
@@ -224,18 +256,36 @@ class SessionService:
                 )
                 bound.warning("session_refused", reason=EndReason.NO_AGENT_AVAILABLE.value)
                 raise
-        cap = principal.limits.max_concurrent_sessions
         timer = StartTimer()
         try:
-            await self._store.create(
+            created = await self._store.create(
                 **row,
-                live_cap=cap,
-                idempotency_key=idempotency_key,
-                request_fingerprint=fingerprint,
+                live_cap=spec.live_cap,
+                idempotency_key=spec.idempotency_key,
+                request_fingerprint=spec.request_fingerprint,
             )
         except LiveCapReached:
-            raise live_cap_error(cap or 0) from None
-        timer.lap("reserve")
+            raise live_cap_error(spec.live_cap or 0) from None
+        if chat:
+            record = await self._store.mark_active(session_id)
+        else:
+            timer.lap("reserve")
+            record = await self._open_room(created, spec.config, timer)
+            self.watch.follow(session_id)
+        SESSIONS_STARTED.labels(agent=spec.agent_id, channel=record.channel).inc()
+        bound.info("session_started", user_identity=spec.identity, channel=record.channel)
+        if self._audit is not None:
+            await self._audit.started(record)
+        if self._events is not None:
+            await self._events.enqueue(SESSION_STARTED, session_id)
+        return record
+
+    async def _open_room(
+        self, created: SessionRecord, config: AgentConfig, timer: StartTimer
+    ) -> SessionRecord:
+        """A voice session's room and agent dispatch, after its row."""
+        session_id, room_name = created.id, created.room_name
+        bound = log.bind(session_id=session_id, room=room_name, agent_id=created.agent_id)
         try:
             await self._livekit.create_room(room_name, metadata={"sessionId": session_id})
         except LiveKitUnavailable as exc:
@@ -246,8 +296,8 @@ class SessionService:
 
         metadata = dispatch_metadata(
             session_id=session_id,
-            agent_id=agent_id,
-            user_identity=identity,
+            agent_id=created.agent_id,
+            user_identity=created.user_identity,
             config=config,
             attempt=1,
         )
@@ -263,13 +313,6 @@ class SessionService:
         timer.lap("dispatch")
         record = await self._store.mark_active(session_id, stamps)
         timer.done("activate")
-        SESSIONS_STARTED.labels(agent=agent_id, channel=record.channel).inc()
-        self.watch.follow(session_id)
-        bound.info("session_started", user_identity=identity)
-        if self._audit is not None:
-            await self._audit.started(record)
-        if self._events is not None:
-            await self._events.enqueue(SESSION_STARTED, session_id)
         return record
 
     async def _answer(
@@ -402,7 +445,7 @@ class SessionService:
             return record
         bound = log.bind(session_id=record.id, room=record.room_name, agent_id=record.agent_id)
         room_existed = False
-        if delete_room:
+        if delete_room and not record.is_chat:  # a chat session has no room to delete
             await self._store.mark_ending(record.id, reason=reason, error=error)
             try:
                 room_existed = await self._livekit.delete_room(record.room_name)

@@ -34,6 +34,14 @@ class EndReason(enum.StrEnum):
     AGENT_NEVER_JOINED = "agent_never_joined"
     USER_NEVER_JOINED = "user_never_joined"
     NO_AGENT_AVAILABLE = "no_agent_available"
+    IDLE_TIMEOUT = "idle_timeout"  # a chat session nobody wrote in for the configured time
+
+
+class Modality(enum.StrEnum):
+    """How a transcript line was said: spoken (and captioned) or typed."""
+
+    VOICE = "voice"
+    TEXT = "text"
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +72,13 @@ class SessionRecord:
     agent_worker_id: str | None = None
     idempotency_key: str | None = None
     request_fingerprint: str | None = None
+    last_activity_at: datetime | None = None
+    reply_started_at: datetime | None = None
+
+    @property
+    def is_chat(self) -> bool:
+        """A text-only session: no LiveKit room, no agent worker."""
+        return self.channel == Channel.CHAT
 
     @property
     def is_over(self) -> bool:
@@ -110,6 +125,7 @@ class TranscriptSegment:
     speaker: str
     text: str
     spoken_at: datetime
+    modality: str = Modality.VOICE
 
 
 @dataclass(frozen=True, slots=True)

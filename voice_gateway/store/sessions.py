@@ -96,6 +96,8 @@ class SessionStore:
             "idempotency_key": idempotency_key,
             "request_fingerprint": request_fingerprint,
         }
+        if channel == Channel.CHAT:
+            values["last_activity_at"] = values["created_at"]
         if refused is not None:
             live_cap = None
             values.update(
@@ -282,6 +284,7 @@ class SessionStore:
                             speaker=seg.speaker,
                             text=seg.text,
                             spoken_at=seg.spoken_at,
+                            modality=seg.modality,
                         )
                     )
                 added += 1
@@ -304,6 +307,7 @@ class SessionStore:
                 speaker=r.speaker,
                 text=r.text,
                 spoken_at=utc(r.spoken_at) or now(),
+                modality=r.modality,
             )
             for r in rows
         ]
@@ -404,4 +408,6 @@ def _to_record(row: Row[Any]) -> SessionRecord:
         agent_worker_id=row.agent_worker_id,
         idempotency_key=row.idempotency_key,
         request_fingerprint=row.request_fingerprint,
+        last_activity_at=utc(row.last_activity_at),
+        reply_started_at=utc(row.reply_started_at),
     )

@@ -1,0 +1,111 @@
+"""The livekit-agents LLM adapter over the shared brain (voice_common.brain).
+
+Every LLM engine of the worker is this adapter around a brain engine (the offline responder or an
+OpenAI-compatible model), so a spoken question gets the answer the gateway's text channels give a
+typed one: same prompt, same FAQ, same history, same client. Brain errors become livekit-agents'
+APIError here, at the edge, so the session's retries and error events work as for any plugin.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Never
+
+from livekit.agents import (
+    DEFAULT_API_CONNECT_OPTIONS,
+    NOT_GIVEN,
+    APIConnectionError,
+    APIConnectOptions,
+    APIStatusError,
+    NotGivenOr,
+    llm,
+    utils,
+)
+
+from voice_common.brain import Brain, BrainError, ToolCall, Turn
+
+
+def turns_of(chat_ctx: llm.ChatContext) -> list[Turn]:
+    """The conversation as the brain reads it: user and agent messages with text. System
+    messages are left out: the brain builds the prompt from the agent's config itself."""
+    turns: list[Turn] = []
+    for item in chat_ctx.items:
+        if isinstance(item, llm.ChatMessage) and item.role in ("user", "assistant"):
+            text = item.text_content
+            if text:
+                turns.append(Turn(role="user" if item.role == "user" else "agent", text=text))
+    return turns
+
+
+class BrainLLM(llm.LLM[Never]):
+    def __init__(self, brain: Brain, *, provider: str) -> None:
+        super().__init__()
+        self.brain = brain
+        self._provider = provider
+
+    @property
+    def model(self) -> str:
+        return self.brain.engine.model
+
+    @property
+    def provider(self) -> str:
+        return self._provider
+
+    def chat(
+        self,
+        *,
+        chat_ctx: llm.ChatContext,
+        tools: list[llm.Tool] | None = None,
+        conn_options: APIConnectOptions = DEFAULT_API_CONNECT_OPTIONS,
+        parallel_tool_calls: NotGivenOr[bool] = NOT_GIVEN,
+        tool_choice: NotGivenOr[llm.ToolChoice] = NOT_GIVEN,
+        extra_kwargs: NotGivenOr[dict[str, Any]] = NOT_GIVEN,
+    ) -> BrainStream:
+        return BrainStream(self, chat_ctx=chat_ctx, tools=tools or [], conn_options=conn_options)
+
+
+class BrainStream(llm.LLMStream):
+    def __init__(
+        self,
+        adapter: BrainLLM,
+        *,
+        chat_ctx: llm.ChatContext,
+        tools: list[llm.Tool],
+        conn_options: APIConnectOptions,
+    ) -> None:
+        super().__init__(adapter, chat_ctx=chat_ctx, tools=tools, conn_options=conn_options)
+        self._brain = adapter.brain
+
+    async def _run(self) -> None:
+        request_id = utils.shortuuid("brain_")
+        schemas = llm.ToolContext(self._tools).parse_function_tools("openai") if self._tools else []
+        reply = self._brain.reply(turns_of(self._chat_ctx), tools=schemas)
+        first = True
+        try:
+            async for piece in reply:
+                role = "assistant" if first else None
+                first = False
+                if isinstance(piece, ToolCall):
+                    call = llm.FunctionToolCall(
+                        name=piece.name, arguments=piece.arguments, call_id=piece.call_id
+                    )
+                    delta = llm.ChoiceDelta(role=role, tool_calls=[call])
+                else:
+                    delta = llm.ChoiceDelta(role=role, content=piece)
+                self._event_ch.send_nowait(llm.ChatChunk(id=request_id, delta=delta))
+        except BrainError as exc:
+            if exc.status is not None:
+                raise APIStatusError(
+                    exc.message, status_code=exc.status, retryable=exc.retryable
+                ) from None
+            raise APIConnectionError(exc.message, retryable=exc.retryable) from None
+        usage = reply.usage
+        self._event_ch.send_nowait(
+            llm.ChatChunk(
+                id=request_id,
+                usage=llm.CompletionUsage(
+                    completion_tokens=usage.completion_tokens,
+                    prompt_tokens=usage.prompt_tokens,
+                    total_tokens=usage.total_tokens,
+                ),
+            )
+        )
