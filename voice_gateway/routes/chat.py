@@ -37,13 +37,7 @@ from voice_gateway.middlewares import REQUEST_ID, error_body
 from voice_gateway.operations import ApiRoutes, Operation, Raw
 from voice_gateway.schemas import CountMeta, SessionView
 from voice_gateway.services.chat import PendingReply
-from voice_gateway.sse import (
-    HEARTBEAT,
-    MEDIA_TYPE,
-    EventStream,
-    wants_event_stream,
-    with_heartbeats,
-)
+from voice_gateway.sse import MEDIA_TYPE, event_stream, wants_event_stream
 from voice_gateway.state import CHAT, SESSIONS, SETTINGS
 
 log = structlog.get_logger("voice_gateway.chat")
@@ -61,9 +55,10 @@ EVENT_STREAM = Raw(
         f"`{DELTA}`: data `{{messageId, delta}}`, the next piece of the reply's text; "
         f"`{COMPLETED}`: data a ChatMessageView, the whole reply, stored (its `id:` line is the "
         f"message id); `{ERROR}`: data an ErrorResponse (e.g. `llm_unavailable`), after which "
-        "the stream ends and nothing is stored. Comment lines (`: heartbeat`) keep the stream "
-        "open while the model is silent. Errors found before the stream opens (auth, bad input, "
-        "unknown or ended session) are JSON answers with their status, as without the header."
+        "the stream ends and nothing is stored. Comment lines (`: ping`, every "
+        "`VOICEGW_CHAT_HEARTBEAT_SECONDS`) keep the stream open while the model is silent. "
+        "Errors found before the stream opens (auth, bad input, unknown or ended session) are "
+        "JSON answers with their status, as without the header."
     ),
 )
 
@@ -153,28 +148,22 @@ async def send_message(request: web.Request) -> web.StreamResponse:
 async def _stream_reply(request: web.Request, pending: PendingReply) -> web.StreamResponse:
     """The reply as events. Once the stream is open a failure is an `error` event; a client
     that leaves mid-stream does not stop the reply, which is still stored."""
-    stream = EventStream(request)
-    await stream.open()
     heartbeat = request.app[SETTINGS].chat_heartbeat_seconds
-    try:
-        async for piece in with_heartbeats(pending.pieces(), heartbeat):
-            if piece is HEARTBEAT:
-                await stream.comment()
-                continue
-            delta = MessageDelta(message_id=pending.message_id, delta=str(piece))
-            await stream.event(DELTA, _json(delta.model_dump(by_alias=True)))
-        message = await pending.complete()
-    except (BrainError, ApiError) as exc:
-        failure = LlmUnavailable(exc.message) if isinstance(exc, BrainError) else exc
-        log.warning("chat_reply_failed", session_id=pending.record.id, error=failure.code)
-        body = error_body(failure, request[REQUEST_ID]).model_dump(by_alias=True, mode="json")
-        await stream.event(ERROR, _json(body))
-        await stream.close()
-        return stream.response
-    view = ChatMessageView.of(message).model_dump(by_alias=True, mode="json")
-    await stream.event(COMPLETED, _json(view), event_id=message.id)
-    await stream.close()
-    return stream.response
+    async with event_stream(request, heartbeat=heartbeat) as events:
+        try:
+            async for piece in pending.pieces():
+                delta = MessageDelta(message_id=pending.message_id, delta=piece)
+                await events.send(_json(delta.model_dump(by_alias=True)), event=DELTA)
+            message = await pending.complete()
+        except (BrainError, ApiError) as exc:
+            failure = LlmUnavailable(exc.message) if isinstance(exc, BrainError) else exc
+            log.warning("chat_reply_failed", session_id=pending.record.id, error=failure.code)
+            body = error_body(failure, request[REQUEST_ID]).model_dump(by_alias=True, mode="json")
+            await events.send(_json(body), event=ERROR)
+            return events.response
+        view = ChatMessageView.of(message).model_dump(by_alias=True, mode="json")
+        await events.send(_json(view), event=COMPLETED, event_id=message.id)
+    return events.response
 
 
 @routes.operation(HISTORY)

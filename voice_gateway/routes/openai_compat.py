@@ -39,7 +39,7 @@ from voice_gateway.openai_schemas import (
 )
 from voice_gateway.operations import ApiRoutes, ErrorShape, Operation, Raw
 from voice_gateway.services.keys import Principal
-from voice_gateway.sse import HEARTBEAT, MEDIA_TYPE, EventStream, with_heartbeats
+from voice_gateway.sse import MEDIA_TYPE, event_stream
 from voice_gateway.state import CATALOGUE, CHAT, SETTINGS
 
 routes = ApiRoutes()
@@ -153,44 +153,36 @@ async def _stream(
     created: int,
     include_usage: bool,
 ) -> web.StreamResponse:
-    stream = EventStream(request)
-    await stream.open()
-
     chunk = functools.partial(
         completion_chunk, completion_id=completion_id, created=created, model=model
     )
+    heartbeat = request.app[SETTINGS].chat_heartbeat_seconds
+    async with event_stream(request, heartbeat=heartbeat) as events:
 
-    async def send(data: dict[str, Any]) -> None:
-        await stream.event(None, json.dumps(data, separators=(",", ":"), ensure_ascii=False))
+        async def send(data: dict[str, Any]) -> None:
+            await events.send(json.dumps(data, separators=(",", ":"), ensure_ascii=False))
 
-    started = time.perf_counter()
-    first = True
-    await send(chunk(delta={"role": "assistant", "content": ""}))
-    try:
-        heartbeat = request.app[SETTINGS].chat_heartbeat_seconds
-        async for piece in with_heartbeats(aiter(reply), heartbeat):
-            if piece is HEARTBEAT:
-                await stream.comment()
-            elif isinstance(piece, str):
-                if first:
-                    first = False
-                    CHAT_FIRST_PIECE.labels(api="completions").observe(
-                        time.perf_counter() - started
-                    )
-                await send(chunk(delta={"content": piece}))
-    except BrainError as exc:
-        CHAT_MESSAGES.labels(model, "completions", "failed").inc()
-        error = openai_error(LlmUnavailable(exc.message)).model_dump()
-        await stream.event(None, json.dumps(error, separators=(",", ":")))
-        await stream.close()
-        return stream.response
-    CHAT_MESSAGES.labels(model, "completions", "answered").inc()
-    await send(chunk(finish=True))
-    if include_usage:
-        await send(chunk(usage=CompletionUsage.of(reply.usage)))
-    await stream.event(None, "[DONE]")
-    await stream.close()
-    return stream.response
+        started = time.perf_counter()
+        first = True
+        await send(chunk(delta={"role": "assistant", "content": ""}))
+        try:
+            async for piece in reply:
+                if isinstance(piece, str):
+                    if first:
+                        first = False
+                        elapsed = time.perf_counter() - started
+                        CHAT_FIRST_PIECE.labels(api="completions").observe(elapsed)
+                    await send(chunk(delta={"content": piece}))
+        except BrainError as exc:
+            CHAT_MESSAGES.labels(model, "completions", "failed").inc()
+            await send(openai_error(LlmUnavailable(exc.message)).model_dump())
+            return events.response
+        CHAT_MESSAGES.labels(model, "completions", "answered").inc()
+        await send(chunk(finish=True))
+        if include_usage:
+            await send(chunk(usage=CompletionUsage.of(reply.usage)))
+        await events.send("[DONE]")
+    return events.response
 
 
 @routes.operation(MODELS)
