@@ -147,6 +147,7 @@ def create_app(settings: GatewaySettings) -> web.Application:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await app[CHAT].aclose()
         await session_service.aclose()
         await http.close()
         await db.close()

@@ -13,7 +13,6 @@ import json
 import structlog
 from aiohttp import web
 
-from voice_common.brain import BrainError
 from voice_gateway.chat_schemas import (
     SESSION_ID_PARAM,
     ChatHistoryView,
@@ -26,7 +25,6 @@ from voice_gateway.chat_schemas import (
 )
 from voice_gateway.errors import (
     AgentNotFound,
-    ApiError,
     LlmUnavailable,
     RateLimited,
     ReplyInProgress,
@@ -36,7 +34,7 @@ from voice_gateway.errors import (
 from voice_gateway.middlewares import REQUEST_ID, error_body
 from voice_gateway.operations import ApiRoutes, Operation, Raw
 from voice_gateway.schemas import CountMeta, SessionView
-from voice_gateway.services.chat import PendingReply
+from voice_gateway.services.chat import Completed, Failed, PendingReply
 from voice_gateway.sse import MEDIA_TYPE, event_stream, wants_event_stream
 from voice_gateway.state import CHAT, SESSIONS, SETTINGS
 
@@ -127,22 +125,20 @@ async def send_message(request: web.Request) -> web.StreamResponse:
     await chat.check_message_rate(principal)
     body = await SEND.read_body(request)
     pending = await chat.begin(principal, request.match_info["session_id"], body.text)
-    async with pending:
-        if wants_event_stream(request):
-            return await _stream_reply(request, pending)
-        try:
-            async for _ in pending.pieces():
-                pass
-        except BrainError as exc:
-            raise LlmUnavailable(exc.message) from None
-        message = await pending.complete()
-    return SEND.reply(
-        ChatReplyView(
-            session_id=pending.record.id,
-            user_message=ChatMessageView.of(pending.user),
-            message=ChatMessageView.of(message),
-        )
-    )
+    if wants_event_stream(request):
+        return await _stream_reply(request, pending)
+    async for event in pending.events():
+        if isinstance(event, Failed):
+            raise event.error
+        if isinstance(event, Completed):
+            return SEND.reply(
+                ChatReplyView(
+                    session_id=pending.record.id,
+                    user_message=ChatMessageView.of(pending.user),
+                    message=ChatMessageView.of(event.message),
+                )
+            )
+    raise AssertionError("a reply ends with Completed or Failed")
 
 
 async def _stream_reply(request: web.Request, pending: PendingReply) -> web.StreamResponse:
@@ -150,19 +146,16 @@ async def _stream_reply(request: web.Request, pending: PendingReply) -> web.Stre
     that leaves mid-stream does not stop the reply, which is still stored."""
     heartbeat = request.app[SETTINGS].chat_heartbeat_seconds
     async with event_stream(request, heartbeat=heartbeat) as events:
-        try:
-            async for piece in pending.pieces():
-                delta = MessageDelta(message_id=pending.message_id, delta=piece)
+        async for event in pending.events():
+            if isinstance(event, str):
+                delta = MessageDelta(message_id=pending.message_id, delta=event)
                 await events.send(_json(delta.model_dump(by_alias=True)), event=DELTA)
-            message = await pending.complete()
-        except (BrainError, ApiError) as exc:
-            failure = LlmUnavailable(exc.message) if isinstance(exc, BrainError) else exc
-            log.warning("chat_reply_failed", session_id=pending.record.id, error=failure.code)
-            body = error_body(failure, request[REQUEST_ID]).model_dump(by_alias=True, mode="json")
-            await events.send(_json(body), event=ERROR)
-            return events.response
-        view = ChatMessageView.of(message).model_dump(by_alias=True, mode="json")
-        await events.send(_json(view), event=COMPLETED, event_id=message.id)
+            elif isinstance(event, Completed):
+                view = ChatMessageView.of(event.message).model_dump(by_alias=True, mode="json")
+                await events.send(_json(view), event=COMPLETED, event_id=event.message.id)
+            else:
+                body = error_body(event.error, request[REQUEST_ID])
+                await events.send(_json(body.model_dump(by_alias=True, mode="json")), event=ERROR)
     return events.response
 
 

@@ -38,6 +38,7 @@ from voice_gateway.openai_schemas import (
     openai_error,
 )
 from voice_gateway.operations import ApiRoutes, ErrorShape, Operation, Raw
+from voice_gateway.requests import authenticate
 from voice_gateway.services.keys import Principal
 from voice_gateway.sse import MEDIA_TYPE, event_stream
 from voice_gateway.state import CATALOGUE, CHAT, SETTINGS
@@ -84,11 +85,15 @@ MODELS = Operation(
 )
 
 
-def _server_key(principal: Principal) -> None:
+async def _server_key(request: web.Request) -> Principal:
+    """A secret key: these routes are for servers and SDKs. A publishable key is told so
+    (wrong_key_type) whether or not it came with one of its origins."""
+    principal = await authenticate(request, SCOPE, origin_required=False)
     if principal.publishable:
         raise WrongKeyType(
             "the OpenAI-compatible API takes a secret key (from a server), not a publishable one"
         )
+    return principal
 
 
 def conversation(messages: Sequence[ChatMessageIn]) -> tuple[list[Turn], list[str]]:
@@ -112,8 +117,7 @@ def conversation(messages: Sequence[ChatMessageIn]) -> tuple[list[Turn], list[st
 
 @routes.operation(COMPLETIONS)
 async def chat_completions(request: web.Request) -> web.StreamResponse:
-    principal = await COMPLETIONS.authenticate(request)
-    _server_key(principal)
+    principal = await _server_key(request)
     chat = request.app[CHAT]
     await chat.check_message_rate(principal)
     body = await COMPLETIONS.read_body(request)
@@ -187,8 +191,7 @@ async def _stream(
 
 @routes.operation(MODELS)
 async def list_models(request: web.Request) -> web.Response:
-    principal = await MODELS.authenticate(request)
-    _server_key(principal)
+    await _server_key(request)
     catalogue = request.app[CATALOGUE]
     return MODELS.reply(
         ModelList(

@@ -10,22 +10,23 @@ message, and a reply is one request's work.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from types import TracebackType
 from typing import Any, Literal
 
 import aiohttp
 import structlog
 
 from voice_common.agent_config import AgentConfig
-from voice_common.brain import Brain, BrainConfigError, Reply, Turn, engine_for
+from voice_common.brain import Brain, BrainConfigError, BrainError, Reply, Turn, engine_for
 from voice_gateway.catalogue import AgentCatalogue
 from voice_gateway.config import GatewaySettings
 from voice_gateway.errors import (
+    ApiError,
     LlmUnavailable,
     ModelNotFound,
     ReplyInProgress,
@@ -100,6 +101,7 @@ class ChatService:
         self._chat = chat_store
         self._http = http
         self._limiter = limiter
+        self._replies: set[asyncio.Task[None]] = set()
         key = settings.openai_api_key
         self._api_keys = {"openai": key.get_secret_value()} if key is not None else {}
 
@@ -183,8 +185,22 @@ class ChatService:
             await self._chat.release_turn(record.id)
             raise
         user = Message(new_message_id(), "user", text, Modality.TEXT, at)
-        reply = brain.reply([*history, user.turn()])
-        return PendingReply(self._chat, record, user, reply)
+        pending = PendingReply(self._chat, record, user, brain.reply([*history, user.turn()]))
+        task = asyncio.create_task(pending.produce(), name=f"chat-reply:{record.id}")
+        self._replies.add(task)
+        task.add_done_callback(self._replies.discard)
+        return pending
+
+    async def aclose(self, grace: float = 5.0) -> None:
+        """Replies still being written get `grace` seconds to finish and be stored; the rest
+        are cancelled (their sessions' turns are handed back)."""
+        if self._replies:
+            await asyncio.wait(set(self._replies), timeout=grace)
+        for task in list(self._replies):
+            task.cancel()
+        for task in list(self._replies):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     def complete_stateless(
         self,
@@ -203,10 +219,25 @@ class ChatService:
         return self.brain_for(config).reply(turns, extra_instructions=extra_instructions)
 
 
+@dataclass(frozen=True, slots=True)
+class Completed:
+    """The reply is whole and stored with the message it answers."""
+
+    message: Message
+
+
+@dataclass(frozen=True, slots=True)
+class Failed:
+    """The reply failed (the model, or the store): nothing was stored, the turn is free."""
+
+    error: ApiError
+
+
 class PendingReply:
-    """The agent's reply to one message while it is produced. Use it as an async context:
-    leaving it without `complete()` (an error, a cancelled request) hands the turn back and
-    stores nothing."""
+    """The agent's reply to one message, produced by a task of the ChatService's own: the
+    request that asked only reads it (`events()`), so a client that leaves, or a request that
+    is cancelled, does not stop it, and the reply is stored all the same. A failure stores
+    nothing and hands the turn back."""
 
     def __init__(self, chat: ChatStore, record: SessionRecord, user: Message, reply: Reply) -> None:
         self._chat = chat
@@ -214,48 +245,53 @@ class PendingReply:
         self.user = user
         self.reply = reply
         self.message_id = new_message_id()
+        self._queue: asyncio.Queue[str | Completed | Failed] = asyncio.Queue()
         self._started = time.perf_counter()
-        self._settled = False
 
-    async def __aenter__(self) -> PendingReply:
-        return self
+    async def events(self) -> AsyncIterator[str | Completed | Failed]:
+        """The reply's text as it comes, then Completed or Failed."""
+        while True:
+            event = await self._queue.get()
+            yield event
+            if not isinstance(event, str):
+                return
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if not self._settled:
-            self._settled = True
-            CHAT_MESSAGES.labels(self.record.agent_id, "session", "failed").inc()
-            # Shielded: a request cancelled mid-reply must still free the session's turn.
+    async def produce(self) -> None:
+        agent = self.record.agent_id
+        try:
+            first = True
+            async for piece in self.reply:
+                if not isinstance(piece, str):
+                    continue  # a chat session offers the model no tools
+                if first:
+                    first = False
+                    CHAT_FIRST_PIECE.labels(api="session").observe(
+                        time.perf_counter() - self._started
+                    )
+                self._queue.put_nowait(piece)
+            message = Message(self.message_id, "agent", self.reply.text, Modality.TEXT, now())
+            await self._chat.complete_turn(
+                self.record.id, [self.user.segment(), message.segment()], at=message.created_at
+            )
+        except (BrainError, ApiError) as exc:
+            error = LlmUnavailable(exc.message) if isinstance(exc, BrainError) else exc
+            log.warning("chat_reply_failed", session_id=self.record.id, error=error.code)
+            CHAT_MESSAGES.labels(agent, "session", "failed").inc()
+            await self._chat.release_turn(self.record.id)
+            self._queue.put_nowait(Failed(error))
+            return
+        except BaseException:
+            # Cancelled (the gateway is stopping) or a bug: the session must take messages again.
+            CHAT_MESSAGES.labels(agent, "session", "failed").inc()
             await asyncio.shield(self._chat.release_turn(self.record.id))
-
-    async def pieces(self) -> AsyncIterator[str]:
-        """The reply's text as it comes (raises BrainError when the model fails)."""
-        first = True
-        async for piece in self.reply:
-            if not isinstance(piece, str):
-                continue  # a chat session offers the model no tools
-            if first:
-                first = False
-                CHAT_FIRST_PIECE.labels(api="session").observe(time.perf_counter() - self._started)
-            yield piece
-
-    async def complete(self) -> Message:
-        """Stores the message and the finished reply together and hands the turn back."""
-        message = Message(self.message_id, "agent", self.reply.text, Modality.TEXT, now())
-        await self._chat.complete_turn(
-            self.record.id, [self.user.segment(), message.segment()], at=message.created_at
-        )
-        self._settled = True
-        CHAT_MESSAGES.labels(self.record.agent_id, "session", "answered").inc()
+            self._queue.put_nowait(Failed(LlmUnavailable("the reply was interrupted")))
+            raise
+        CHAT_MESSAGES.labels(agent, "session", "answered").inc()
         log.info(
             "chat_reply",
             session_id=self.record.id,
-            agent_id=self.record.agent_id,
+            agent_id=agent,
             model=self.reply.model,
             chars=len(message.text),
         )
-        return message
+        self._queue.put_nowait(Completed(message))

@@ -7,6 +7,10 @@ export interface Caption {
   text: string;
   /** Interim lines (the user's words while still speaking) are replaced by the final one. */
   final: boolean;
+  /** Typed in the call's text box rather than spoken. */
+  typed?: boolean;
+  /** When the line started (ms since the epoch), to place typed lines among spoken ones. */
+  at: number;
 }
 
 /** Both speakers' captions from the room's `lk.transcription` text streams, in order. LiveKit's
@@ -22,5 +26,6 @@ export function useCaptions(): Caption[] {
       speaker: stream.participantInfo.identity === localIdentity ? 'you' : 'agent',
       text: stream.text.trim(),
       final: stream.streamInfo.attributes?.['lk.transcription_final'] === 'true',
+      at: stream.streamInfo.timestamp,
     }));
 }
