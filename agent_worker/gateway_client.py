@@ -78,7 +78,9 @@ class GatewayClient:
     async def agent_failed(self, error: str) -> None:
         await self._post("/agent-failed", {"error": error})
 
-    async def aclose(self, flush_timeout: float = 5.0) -> None:
+    async def aclose(self, *, flush_timeout: float = 5.0) -> None:
+        # Keyword-only on purpose: livekit-agents passes the shutdown reason as the first
+        # positional argument to a shutdown callback that takes one.
         if self._sender is not None:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._queue.join(), flush_timeout)

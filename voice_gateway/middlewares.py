@@ -88,10 +88,19 @@ def _request_id(request: web.Request) -> str:
     return incoming if ok else secrets.token_hex(8)
 
 
-def route_pattern(request: web.Request) -> str:
-    """`/v1/sessions/{room}`, never the room: the path as the router declared it."""
+async def route_pattern(request: web.Request) -> str:
+    """`/v1/sessions/{room}`, never the room: the path as the router declared it. A method the
+    route does not take (a CORS preflight's OPTIONS among them) still names the route its path
+    matched; only a path no route matches is `unmatched`."""
     resource = request.match_info.route.resource
-    return resource.canonical if resource is not None else UNMATCHED_ROUTE
+    if resource is not None:
+        return resource.canonical
+    if isinstance(request.match_info.http_exception, web.HTTPMethodNotAllowed):
+        for candidate in request.app.router.resources():
+            _match, allowed = await candidate.resolve(request)
+            if allowed:
+                return candidate.canonical
+    return UNMATCHED_ROUTE
 
 
 @web.middleware
@@ -117,7 +126,7 @@ async def request_middleware(request: web.Request, handler: Handler) -> web.Stre
     finally:
         elapsed = time.perf_counter() - started
         method = request.method if request.method in KNOWN_METHODS else "other"
-        route = route_pattern(request)
+        route = await route_pattern(request)
         HTTP_REQUESTS.labels(method, route, str(status)).inc()
         HTTP_DURATION.labels(method, route).observe(elapsed)
         # key_id joins the log context when a key authenticates (requests.authenticate).

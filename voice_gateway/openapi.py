@@ -3,7 +3,8 @@
 Nothing here is written by hand about an endpoint: paths, parameters, bodies and answers come from
 the declarations and the pydantic models the handlers use, error codes from the ApiError classes an
 operation declares or implies. A route without a declaration is left out, and the unit test
-tests/unit/test_openapi.py fails on it.
+tests/unit/test_openapi.py fails on it; the web app's files (a `FileRoute`) are left out on purpose
+and named in the document's description.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from voice_gateway.errors import ApiError, RetryLater
 from voice_gateway.openai_schemas import OpenAIErrorResponse
-from voice_gateway.operations import Auth, ErrorShape, Operation, Raw, declared
+from voice_gateway.operations import Auth, ErrorShape, Operation, Raw, declared, file_route
 from voice_gateway.schemas import ErrorResponse
 
 OPENAPI_VERSION = "3.1.0"
@@ -62,6 +63,7 @@ SECURITY_SCHEMES: dict[str, dict[str, Any]] = {
 _SECURITY: dict[Auth, list[str]] = {
     Auth.NONE: [],
     Auth.KEY: ["ApiKey", "BearerApiKey"],
+    Auth.ANY_KEY: ["ApiKey", "BearerApiKey"],
     Auth.WORKER: ["WorkerToken"],
     Auth.AGENT_WORKER: ["AgentWorkerToken"],
     Auth.LIVEKIT: ["LiveKitWebhook"],
@@ -115,9 +117,18 @@ def build_document(app: web.Application, *, title: str, version: str) -> dict[st
     paths: dict[str, dict[str, Any]] = defaultdict(dict)
     for name, op in operations:
         paths[op.path][op.method.lower()] = _operation(name, op, schemas)
+    files = [
+        (method, path, f.reason)
+        for method, path, handler in declared_routes(app)
+        if (f := file_route(handler)) is not None
+    ]
     return {
         "openapi": OPENAPI_VERSION,
-        "info": {"title": title, "version": version, "description": _error_table()},
+        "info": {
+            "title": title,
+            "version": version,
+            "description": _error_table() + _files_note(files),
+        },
         "tags": [{"name": tag} for tag in dict.fromkeys(op.tag for _, op in operations)],
         "paths": dict(paths),
         "components": {
@@ -272,6 +283,13 @@ def _responses(op: Operation[Any, Any], schemas: _Schemas) -> dict[str, Any]:
             },
         }
     return out
+
+
+def _files_note(files: list[tuple[str, str, str]]) -> str:
+    if not files:
+        return ""
+    rows = "\n".join(f"- `{method} {path}`: {reason}" for method, path, reason in files)
+    return "\n\nServed beside the API and not described here:\n" + rows
 
 
 def _error_table() -> str:

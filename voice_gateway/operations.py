@@ -4,7 +4,8 @@ A handler reads its scope, body and query and shapes its answer through its decl
 OpenAPI document (openapi.py) is generated from the very same declarations, so the two cannot
 drift. Describing a new route is declaring an `Operation` and registering its handler with
 `ApiRoutes.operation(...)` instead of `RouteTableDef.get/post`; tests/unit/test_openapi.py fails
-for any route of the app that is not declared.
+for any route of the app that is not declared. The one kind of route left out of the document is
+the web app's files (`FileRoute`, registered with `ApiRoutes.files(...)`), declared with why.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from voice_gateway.errors import (
     NotFound,
     OriginNotAllowed,
     PayloadTooLarge,
+    SecretKeyInBrowser,
     StoreUnavailable,
     UnsupportedMediaType,
     WrongKeyType,
@@ -49,6 +51,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 class Auth(enum.StrEnum):
     NONE = "none"
     KEY = "key"  # an API key in x-api-key or Authorization: Bearer, holding `scope`
+    ANY_KEY = "any_key"  # any valid API key, whatever its scopes or kind
     WORKER = "worker"  # the agent worker's LiveKit-signed token for the room it reports on
     AGENT_WORKER = "agent_worker"  # the worker's LiveKit-signed token with the agent grant
     LIVEKIT = "livekit"  # LiveKit's signed webhook (a JWT carrying the body's hash)
@@ -75,9 +78,11 @@ class ErrorShape(enum.Enum):
     OPENAI = "openai"
 
 
+_KEY_ERRORS = (MissingApiKey, InvalidApiKey, SecretKeyInBrowser, StoreUnavailable)
 _AUTH_ERRORS: dict[Auth, tuple[type[ApiError], ...]] = {
     Auth.NONE: (),
-    Auth.KEY: (MissingApiKey, InvalidApiKey, InsufficientScope, StoreUnavailable),
+    Auth.KEY: (*_KEY_ERRORS, InsufficientScope),
+    Auth.ANY_KEY: (*_KEY_ERRORS, OriginNotAllowed),
     Auth.WORKER: (MissingApiKey, InvalidApiKey, StoreUnavailable),
     Auth.AGENT_WORKER: (MissingApiKey, InvalidApiKey, StoreUnavailable),
     Auth.LIVEKIT: (InvalidWebhookSignature, StoreUnavailable),
@@ -113,6 +118,9 @@ class Operation(Generic[B, Q]):
     # for `Accept: text/event-stream` or `"stream": true`), beside the one in `responses`.
     alternatives: Mapping[int, tuple[Raw, ...]] = field(default_factory=dict)
     error_shape: ErrorShape = ErrorShape.API
+    # False for reads a page makes of its own origin: browsers send no Origin on a same-origin
+    # GET, so a publishable key is then taken without one (a cross-origin call carries one).
+    origin_required: bool = True
 
     def __post_init__(self) -> None:
         if (self.auth == Auth.KEY) != (self.scope is not None):
@@ -135,9 +143,9 @@ class Operation(Generic[B, Q]):
         return list(dict.fromkeys([*implied, *self.errors]))
 
     async def authenticate(self, request: web.Request) -> Principal:
-        if self.scope is None:
+        if self.auth not in (Auth.KEY, Auth.ANY_KEY):
             raise TypeError(f"{self.method} {self.path} takes no API key")
-        return await authenticate(request, self.scope)
+        return await authenticate(request, self.scope, origin_required=self.origin_required)
 
     async def read_body(self, request: web.Request) -> B:
         if self.body is None:
@@ -174,8 +182,20 @@ class Operation(Generic[B, Q]):
         )
 
 
+@dataclass(frozen=True, slots=True)
+class FileRoute:
+    """A route that serves the web app's built files, not the API: left out of the document on
+    purpose, with the reason, so the coverage check tells it apart from a route someone forgot
+    to declare."""
+
+    method: str
+    route: str
+    reason: str
+
+
 _DECLARED: dict[Handler, Operation[Any, Any]] = {}
 _ERROR_SHAPES: dict[str, ErrorShape] = {}
+_FILES: dict[Handler, FileRoute] = {}
 
 
 def declared(handler: Any) -> Operation[Any, Any] | None:
@@ -189,6 +209,11 @@ def error_shape(path: str) -> ErrorShape:
     return _ERROR_SHAPES.get(path, ErrorShape.API)
 
 
+def file_route(handler: Any) -> FileRoute | None:
+    """The declaration of a route that serves files, or None."""
+    return _FILES.get(handler)
+
+
 class ApiRoutes(web.RouteTableDef):
     """A RouteTableDef whose routes carry their declaration."""
 
@@ -198,5 +223,12 @@ class ApiRoutes(web.RouteTableDef):
             if op.error_shape is not ErrorShape.API:
                 _ERROR_SHAPES[op.route or op.path] = op.error_shape
             return self.route(op.method, op.route or op.path)(handler)
+
+        return register
+
+    def files(self, declaration: FileRoute) -> Callable[[Handler], Handler]:
+        def register(handler: Handler) -> Handler:
+            _FILES[handler] = declaration
+            return self.route(declaration.method, declaration.route)(handler)
 
         return register

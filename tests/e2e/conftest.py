@@ -25,6 +25,10 @@ from devstack.voice_client import VoiceClient
 
 WEBHOOK_SECRET = "whsec_" + secrets.token_urlsafe(24)
 CHAT_IDLE_TIMEOUT_S = 30
+# How long an agent may take to join a room it was dispatched to. Seconds when the machine is
+# idle; under the load of a shared 2-core machine a job process took 30 s to connect (its
+# process pool was being refilled while other engineers' tests ran).
+AGENT_JOIN_S = 90
 
 
 class WebhookReceiver:

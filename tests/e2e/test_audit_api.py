@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import Gateway
+from tests.e2e.conftest import AGENT_JOIN_S, Gateway
 
 pytestmark = pytest.mark.e2e  # on both stores: the trail is read by SQL
 
@@ -44,7 +44,7 @@ async def test_the_trail_after_create_rotate_revoke_start_and_end(gateway: Gatew
     assert status == 201, session
     room = session["roomName"]
     await gateway.wait_for_session(
-        room, lambda r: r["participants"]["agent"]["joinedAt"], 30, "the agent to join"
+        room, lambda r: r["participants"]["agent"]["joinedAt"], AGENT_JOIN_S, "the agent to join"
     )
     status, _, _ = await gateway.post("/v1/sessions/end", {"roomName": room}, key=value)
     assert status == 200

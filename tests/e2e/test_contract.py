@@ -19,7 +19,7 @@ import pytest
 from livekit import api
 
 from devstack.stack import Stack
-from tests.e2e.conftest import Gateway, room_names
+from tests.e2e.conftest import AGENT_JOIN_S, Gateway, room_names
 from voice_gateway.pagination import encode_cursor
 
 pytestmark = [pytest.mark.e2e, pytest.mark.one_store]
@@ -45,13 +45,23 @@ async def audit(gateway: Gateway, **query: str) -> list[dict[str, Any]]:
         cursor = f"&cursor={page['meta']['nextCursor']}"
 
 
-async def end_what_it_started(gateway: Gateway, fuzz_key_id: str) -> list[str]:
-    """Ends each session the run started and left live, as its client would: after the agent
-    joined (a job still on its way would otherwise re-create the room it was sent to)."""
-    rooms = []
-    for event in await audit(gateway, actorKeyId=fuzz_key_id, event="session.started"):
-        room = event["details"]["roomName"]
-        rooms.append(room)
+async def live_rooms(gateway: Gateway) -> set[str]:
+    status, page = await gateway.get("/v1/sessions?status=starting,active&limit=200")
+    assert status == 200, page
+    return {s["roomName"] for s in page["data"]}
+
+
+async def end_what_it_started(
+    gateway: Gateway, fuzz_key_id: str, live_before: set[str]
+) -> list[str]:
+    """Ends each session the run started and left live (by /v1/sessions/start or LiveKit's token
+    endpoint, both audited; and any session live now that was not before, should an audit row be
+    missing), as its client would: after the agent joined (a job still on its way would
+    otherwise re-create the room it was sent to)."""
+    started = await audit(gateway, actorKeyId=fuzz_key_id, event="session.started")
+    audited = [e["details"]["roomName"] for e in started]
+    rooms = list(dict.fromkeys([*audited, *sorted(await live_rooms(gateway) - live_before)]))
+    for room in rooms:
         record = await gateway.session(room)
         if record["status"] in ("ended", "failed"):
             continue
@@ -61,7 +71,7 @@ async def end_what_it_started(gateway: Gateway, fuzz_key_id: str) -> list[str]:
             continue
         with contextlib.suppress(AssertionError):
             await gateway.wait_for_session(
-                room, lambda r: r["participants"]["agent"]["joinedAt"], 30, "the agent"
+                room, lambda r: r["participants"]["agent"]["joinedAt"], AGENT_JOIN_S, "the agent"
             )
         status, ended = await gateway.end(room)
         assert status == 200, ended
@@ -77,7 +87,7 @@ async def revoke_what_it_made(gateway: Gateway, key_ids: list[str]) -> None:
 async def test_the_gateway_keeps_its_documented_contract(
     gateway: Gateway, stack: Stack, lkapi: api.LiveKitAPI, tmp_path: Path
 ) -> None:
-    rooms_before = await room_names(lkapi)
+    rooms_before, live_before = await room_names(lkapi), await live_rooms(gateway)
     status, fuzz, _ = await gateway.post(
         "/v1/keys",
         {
@@ -131,7 +141,7 @@ async def test_the_gateway_keeps_its_documented_contract(
             timeout=600,
         )
     finally:
-        started = await end_what_it_started(gateway, fuzz["id"])
+        started = await end_what_it_started(gateway, fuzz["id"], live_before)
         made = [
             e["keyId"] for e in await audit(gateway, actorKeyId=fuzz["id"], event="key.created")
         ]
@@ -151,8 +161,7 @@ async def test_the_gateway_keeps_its_documented_contract(
             break
         await asyncio.sleep(0.3)
     assert (await room_names(lkapi)) - rooms_before == set()
-    status, live = await gateway.get("/v1/sessions?status=starting,active&limit=200")
-    assert status == 200 and not [s for s in live["data"] if s["roomName"] in started]
+    assert not (await live_rooms(gateway)) & set(started)
     # The stack's owner key came through untouched.
     status, keys = await gateway.get("/v1/keys")
     assert status == 200, keys

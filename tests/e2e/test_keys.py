@@ -21,7 +21,7 @@ from sqlalchemy import Row, select
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from devstack.stack import Stack
-from tests.e2e.conftest import Gateway, voicegw
+from tests.e2e.conftest import AGENT_JOIN_S, Gateway, voicegw
 from voice_gateway.store.tables import api_keys, audit_events
 
 pytestmark = pytest.mark.e2e
@@ -97,7 +97,7 @@ async def agent_joined(gateway: Gateway, room: str) -> None:
     """Ending a room before its agent arrives leaves the dispatched job to join (and so re-create)
     it later, busying the worker for the tests after these; so sessions here end once joined."""
     await gateway.wait_for_session(
-        room, lambda r: r["participants"]["agent"]["joinedAt"], 30, "the agent to join"
+        room, lambda r: r["participants"]["agent"]["joinedAt"], AGENT_JOIN_S, "the agent to join"
     )
 
 

@@ -16,6 +16,7 @@ from livekit import api
 from devstack.stack import Stack
 from tests.e2e.conftest import Gateway, room_names
 from tests.e2e.test_keys import agent_joined, assert_error, create_key, new_origin, publishable_key
+from tests.e2e.test_metrics import scrape, value
 
 pytestmark = [pytest.mark.e2e, pytest.mark.one_store]
 
@@ -45,6 +46,7 @@ async def test_a_starter_app_gets_a_token_for_a_new_session(
 ) -> None:
     origin = new_origin()
     pk = await publishable_key(gateway, origin)
+    metrics_before = await scrape(gateway.http, f"{stack.gateway_url}/metrics")
     body = {
         "participant_identity": "starter-1",
         "participant_name": "Ada",
@@ -63,6 +65,14 @@ async def test_a_starter_app_gets_a_token_for_a_new_session(
     assert claims["attributes"] == {"plan": "pro"}
     assert claims["video"]["room"] == answer["room_name"] and claims["video"]["roomJoin"]
     assert "roomConfig" not in claims  # the gateway dispatched the agent itself
+    # Counted like any start: the session, its setup stages, the request under its route.
+    metrics = await scrape(gateway.http, f"{stack.gateway_url}/metrics")
+    for name, labels in (
+        ("voicegw_sessions_started_total", {"agent": "demo", "channel": "web"}),
+        ("voicegw_session_start_stage_duration_seconds_count", {"stage": "dispatch"}),
+        ("voicegw_http_requests_total", {"route": TOKEN, "status": "201"}),
+    ):
+        assert value(metrics, name, **labels) == value(metrics_before, name, **labels) + 1, name
 
     room = answer["room_name"]
     assert room in await room_names(lkapi)

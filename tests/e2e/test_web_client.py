@@ -18,17 +18,17 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from playwright.async_api import BrowserContext, Page, async_playwright, expect
+from playwright.async_api import BrowserContext, Page, expect
 
 from devstack.stack import Stack
+from tests.e2e.browser import DOCS, chromium, watched_page
 from tests.e2e.conftest import Gateway
 
 pytestmark = [pytest.mark.e2e, pytest.mark.one_store, pytest.mark.browser]
 
-CHROMIUM = "/usr/bin/chromium"
 DEMO_GREETING = "Hello! I am the demo agent. Ask me about our opening hours or prices."
 HOURS_ANSWER_START = "We are open from nine"
-SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "web-client.png"
+SCREENSHOT = DOCS / "web-client.png"
 # What a page under load still shows within these; none of them is a speed claim.
 CONNECT_S, SPEECH_S = 60, 60
 # Float RMS of a 50 ms window: ~-46 dBFS is a voice, ~-64 dBFS is quiet ambience.
@@ -75,42 +75,21 @@ AUDIO_METER = """
 async def browser(
     question_wav: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[BrowserContext]:
-    profile = tmp_path_factory.mktemp("chromium-profile")
-    async with async_playwright() as pw:
-        context = await pw.chromium.launch_persistent_context(
-            str(profile),
-            executable_path=CHROMIUM,
-            headless=True,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--autoplay-policy=no-user-gesture-required",
-                "--use-fake-ui-for-media-stream",
-                "--use-fake-device-for-media-stream",
-                f"--use-file-for-fake-audio-capture={question_wav}%noloop",
-            ],
-            viewport={"width": 1000, "height": 760},
-        )
+    async with chromium(
+        tmp_path_factory.mktemp("chromium-profile"),
+        "--autoplay-policy=no-user-gesture-required",
+        "--use-fake-ui-for-media-stream",
+        "--use-fake-device-for-media-stream",
+        f"--use-file-for-fake-audio-capture={question_wav}%noloop",
+    ) as context:
         await context.add_init_script(AUDIO_METER)
-        try:
-            yield context
-        finally:
-            await context.close()
+        yield context
 
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def page(browser: BrowserContext) -> AsyncIterator[Page]:
-    page = await browser.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    yield page
-    await page.close()
-    assert not errors, f"the page threw: {errors}"
+    async with watched_page(browser) as page:
+        yield page
 
 
 async def meter(page: Page) -> dict[str, Any]:

@@ -6,12 +6,17 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import schemathesis
 from aiohttp import web
+from hypothesis import HealthCheck, given, settings
+from hypothesis.strategies import SearchStrategy
 from openapi_spec_validator import validate
+from schemathesis.generation import GenerationMode
 
 from voice_gateway.app import create_app
 from voice_gateway.config import GatewaySettings
 from voice_gateway.openapi import build_document, declared_routes, error_classes
+from voice_gateway.operations import file_route
 from voice_gateway.routes.meta import OPENAPI_DOCUMENT
 from voice_gateway.state import SETTINGS
 
@@ -19,10 +24,17 @@ pytestmark = pytest.mark.unit
 
 # Answered for any path, so no operation lists them; the document's error table does.
 GLOBAL_CODES = {"internal_error", "method_not_allowed"}
+# Answered by the page's files alone (a FileRoute, not in the paths); the error table lists it.
+FILE_CODES = {"web_client_not_built"}
 
 
 def routes_of(app: web.Application) -> set[tuple[str, str]]:
-    return {(method, path) for method, path, _ in declared_routes(app)}
+    """Every route, less those that serve the web app's files (declared as such, with why)."""
+    return {(m, path) for m, path, handler in declared_routes(app) if not file_route(handler)}
+
+
+def file_routes_of(app: web.Application) -> set[tuple[str, str]]:
+    return {(m, path) for m, path, handler in declared_routes(app) if file_route(handler)}
 
 
 def described(document: dict[str, Any]) -> set[tuple[str, str]]:
@@ -39,6 +51,11 @@ def test_each_route_is_described_and_each_described_route_exists(app: web.Applic
     assert described(document) == routes_of(app)
     assert ("GET", "/v1/openapi.json") in described(document)
     assert ("POST", "/v1/sessions/start") in described(document)
+    assert {("POST", "/v1/livekit/token"), ("GET", "/v1/agents")} <= described(document)
+    assert ("GET", "/config.json") in described(document)
+    # What is left out is the page's files alone, and the document says it is served.
+    assert file_routes_of(app) == {("GET", "/{path}")}
+    assert "`GET /{path}`" in document["info"]["description"]
     # With a port of its own, /metrics is not served (nor described) on the API's port.
     metrics_on_api_port = app[SETTINGS].metrics_port is None
     assert (("GET", "/metrics") in described(document)) == metrics_on_api_port
@@ -77,7 +94,7 @@ def test_every_error_code_is_documented_with_the_error_schema(app: web.Applicati
                 assert codes, (op["operationId"], status)
                 documented.update(codes)
     every = {cls.code for cls in error_classes()}
-    assert every - documented <= GLOBAL_CODES
+    assert every - documented <= GLOBAL_CODES | FILE_CODES
     for code in every:
         assert f"`{code}`" in document["info"]["description"]
     error = document["components"]["schemas"]["ErrorDetail"]
@@ -120,6 +137,72 @@ def test_bodies_and_answers_are_the_handlers_models(app: web.Application) -> Non
     params = {p.get("name"): p for p in listing["parameters"]}
     assert params["status"]["schema"]["items"]["enum"] == ["starting", "active", "ended", "failed"]
     assert params["limit"]["schema"] == {"type": "integer", "minimum": 1, "maximum": 200}
+
+
+def schema_of(document: dict[str, Any], ref: dict[str, Any]) -> dict[str, Any]:
+    return document["components"]["schemas"][ref["$ref"].rsplit("/", 1)[1]]  # type: ignore[no-any-return]
+
+
+def test_the_token_endpoint_is_described_in_livekits_snake_case(app: web.Application) -> None:
+    document = app[OPENAPI_DOCUMENT]
+    token = document["paths"]["/v1/livekit/token"]["post"]
+    body = schema_of(document, token["requestBody"]["content"]["application/json"]["schema"])
+    proto_names, json_names = body["anyOf"]  # protobuf JSON's camelCase names are read too
+    assert {"room_name", "participant_identity", "room_config"} <= set(proto_names["properties"])
+    assert {"roomName", "participantIdentity", "roomConfig"} <= set(json_names["properties"])
+    assert proto_names["required"] == ["room_config"] and json_names["required"] == ["roomConfig"]
+    # The gateway names the room: a client may only leave it unchosen.
+    assert proto_names["properties"]["room_name"]["enum"] == ["", None]
+    answer = schema_of(document, token["responses"]["201"]["content"]["application/json"]["schema"])
+    assert set(answer["required"]) == {
+        "server_url",
+        "participant_token",
+        "room_name",
+        "participant_name",
+    }
+    assert token["x-required-scope"] == "sessions:write"
+    forbidden = token["responses"]["403"]["content"]["application/json"]["schema"]["allOf"][1]
+    codes = forbidden["properties"]["error"]["properties"]["code"]["enum"]
+    assert {"secret_key_in_browser", "origin_not_allowed", "insufficient_scope"} <= set(codes)
+
+
+def test_the_agent_list_takes_any_key(app: web.Application) -> None:
+    agents = app[OPENAPI_DOCUMENT]["paths"]["/v1/agents"]["get"]
+    assert agents["security"] == [{"ApiKey": []}, {"BearerApiKey": []}]
+    assert "x-required-scope" not in agents
+    assert {"401", "403"} <= set(agents["responses"])
+
+
+def takes_input(operation: dict[str, Any]) -> bool:
+    """A body, or a parameter besides the X-Request-Id every operation takes."""
+    return "requestBody" in operation or any("name" in p for p in operation["parameters"])
+
+
+def draw_some(strategy: SearchStrategy[Any]) -> list[Any]:
+    drawn: list[Any] = []
+
+    # No health checks: generation is slow on a loaded machine, and speed is not what is tested.
+    @settings(max_examples=3, database=None, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(strategy)
+    def draw(case: Any) -> None:
+        drawn.append(case)
+
+    draw()
+    return drawn
+
+
+def test_a_fuzzer_can_build_requests_for_every_operation(app: web.Application) -> None:
+    """The document is not only valid but usable: schemathesis (tests/e2e/test_contract.py) makes
+    valid and invalid requests for each operation from it. A schema it cannot generate from fails
+    here in seconds instead of at the end of the contract run."""
+    document = app[OPENAPI_DOCUMENT]
+    for result in schemathesis.openapi.from_dict(document).get_all_operations():
+        operation = result.ok()
+        modes = [GenerationMode.POSITIVE]
+        if takes_input(document["paths"][operation.path][operation.method.lower()]):
+            modes.append(GenerationMode.NEGATIVE)  # nothing to make invalid otherwise
+        for mode in modes:
+            assert draw_some(operation.as_strategy(generation_mode=mode)), (operation.label, mode)
 
 
 def test_a_start_documents_its_idempotency_key_and_when_to_retry(app: web.Application) -> None:

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Literal
 
 from aiohttp import web
+from pydantic import Field
 
 from voice_gateway.errors import LiveKitUnavailable, NotFound
 from voice_gateway.operations import ApiRoutes, Operation
@@ -30,7 +31,9 @@ class ReapRequest(_In):
 class RoomView(_Out):
     room_name: str
     sid: str
-    num_participants: int
+    num_participants: int = Field(
+        description="LiveKit's count of the room's participants, agents not included"
+    )
     created_at: datetime
     orphan: bool
     overdue: bool
@@ -108,7 +111,8 @@ async def list_rooms(request: web.Request) -> web.Response:
                 created_at=datetime.fromtimestamp(room.created_at, UTC),
                 orphan=record is None,
                 overdue=record is not None and not record.is_over and overdue(record, at),
-                session=SessionView.of(record) if record else None,
+                # With who joined when: LiveKit's count leaves agents out.
+                session=SessionView.of(record, detail=True) if record else None,
             )
         )
     return ROOMS.reply(RoomList(data=out, meta=CountMeta(count=len(out))))

@@ -10,11 +10,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from aiohttp import web
+from pydantic import Field
 
 from voice_gateway.errors import NotFound, WebClientNotBuilt
+from voice_gateway.operations import ApiRoutes, Auth, FileRoute, Operation
+from voice_gateway.schemas import _Out
 from voice_gateway.state import SETTINGS, WEB_PAGE
 
-routes = web.RouteTableDef()
+routes = ApiRoutes()
 
 NO_CACHE = {"Cache-Control": "no-cache"}
 # Vite names built assets by their content hash: a name never changes meaning.
@@ -26,21 +29,50 @@ PAGE_HEADERS = {
 }
 
 
-@routes.get("/config.json")
+class PageConfig(_Out):
+    """What the page reads at start (a deployment hosting the page elsewhere serves its own)."""
+
+    api_base_url: str = Field(description="The gateway's address; empty: the page's own origin")
+    api_key: str | None = Field(description="The page's publishable key; null: none configured")
+    default_agent_id: str | None = Field(description="The agent the picker shows first")
+    token_endpoint: str = Field(description="LiveKit's standard token endpoint on the gateway")
+
+
+CONFIG = Operation(
+    method="GET",
+    path="/config.json",
+    summary="The web client's settings: the gateway's address and the page's publishable key",
+    tag="web",
+    auth=Auth.NONE,
+    responses={200: PageConfig},
+    headers={200: {"Cache-Control": "no-store"}},
+)
+# Not described in the OpenAPI document: what it answers is the built app (HTML, scripts,
+# styles), and its one parameter spans slashes (/assets/x.js, /ops), which an OpenAPI path
+# parameter cannot.
+FILES = FileRoute(
+    method="GET",
+    # The API's paths never match, so an unknown API path (any method) stays a JSON 404.
+    route="/{path:(?!v1/|internal/).*}",
+    reason="the web client's built files and its pages' paths (index.html), not the API",
+)
+
+
+@routes.operation(CONFIG)
 async def page_config(request: web.Request) -> web.Response:
     page = request.app[WEB_PAGE]
-    body = {
-        "apiBaseUrl": "",
-        "apiKey": page.api_key,
-        "defaultAgentId": page.default_agent,
-        "tokenEndpoint": "/v1/livekit/token",
-    }
-    return web.json_response(body, headers={"Cache-Control": "no-store"})
+    return CONFIG.reply(
+        PageConfig(
+            api_base_url="",
+            api_key=page.api_key,
+            default_agent_id=page.default_agent,
+            token_endpoint="/v1/livekit/token",
+        )
+    )
 
 
-# The API's paths never match, so an unknown API path (any method) stays a JSON 404.
-@routes.get("/{path:(?!v1/|internal/).*}")
-async def page_file(request: web.Request) -> web.FileResponse:
+@routes.files(FILES)
+async def page_file(request: web.Request) -> web.StreamResponse:
     path = request.match_info["path"]
     root = request.app[SETTINGS].web_dir.resolve()
     index = root / "index.html"

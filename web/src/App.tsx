@@ -2,6 +2,7 @@ import type { ReactElement } from 'react';
 import { usePath } from './hooks/usePath';
 import { useWebConfig, type WebConfigState } from './hooks/useWebConfig';
 import { NotFoundPage } from './pages/NotFoundPage';
+import { OpsPage } from './pages/OpsPage';
 import { TalkPage } from './pages/TalkPage';
 
 type Page = (props: { setup: WebConfigState }) => ReactElement;
@@ -9,6 +10,7 @@ type Page = (props: { setup: WebConfigState }) => ReactElement;
 // One build, pages by path; the gateway answers index.html for each of them.
 const ROUTES: Record<string, Page> = {
   '/': TalkPage,
+  '/ops': OpsPage,
 };
 
 export function App() {

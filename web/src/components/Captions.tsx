@@ -9,10 +9,11 @@ export function Captions({ typed = [] }: { typed?: Caption[] }) {
     ? [...spoken, ...typed].sort((a, b) => a.at - b.at)
     : spoken;
   const end = useRef<HTMLLIElement>(null);
+  const newest = captions.at(-1)?.text;
   useEffect(() => {
     // Braces matter: Chromium's scrollIntoView returns a promise, which is no effect cleanup.
     void end.current?.scrollIntoView({ block: 'nearest' });
-  }, [captions]);
+  }, [captions.length, newest]);
   return (
     <ol role="log" aria-label="Captions" aria-live="polite" className="captions">
       {captions.map((c) => (

@@ -5,7 +5,7 @@ import { loadWebConfig, type WebConfig } from '../lib/config';
 export type WebConfigState =
   | { status: 'loading' }
   | { status: 'ready'; config: WebConfig; api: ApiConfig }
-  | { status: 'error'; code: string; message: string };
+  | { status: 'error'; code: string; message: string; config?: WebConfig };
 
 export function useWebConfig(): WebConfigState {
   const [state, setState] = useState<WebConfigState>({ status: 'loading' });
@@ -19,6 +19,7 @@ export function useWebConfig(): WebConfigState {
             status: 'error',
             code: 'no_publishable_key',
             message: 'this page has no publishable key: set VOICEGW_WEB_PUBLISHABLE_KEY',
+            config,
           });
           return;
         }
