@@ -79,6 +79,16 @@ class ChatApi:
         return await asyncio.to_thread(_stream, url, {"text": text}, headers)
 
 
+async def publishable_key(gateway: Gateway, name: str, origin: str) -> dict[str, Any]:
+    """A web page's key for the demo agent, from one origin (revoke it when done)."""
+    status, key, _ = await gateway.post(
+        "/v1/keys",
+        {"name": name, "kind": "publishable", "agentIds": ["demo"], "allowedOrigins": [origin]},
+    )
+    assert status == 201, key
+    return key  # type: ignore[no-any-return]
+
+
 def _stream(url: str, body: dict[str, Any], headers: dict[str, str]) -> Streamed:
     with requests.post(url, json=body, headers=headers, stream=True, timeout=60) as resp:
         if not resp.headers.get("Content-Type", "").startswith("text/event-stream"):

@@ -12,7 +12,7 @@ import secrets
 import pytest
 
 from devstack.stack import Stack
-from tests.e2e.chat import ChatApi
+from tests.e2e.chat import ChatApi, publishable_key
 from tests.e2e.conftest import (
     CHAT_IDLE_TIMEOUT_S,
     WEBHOOK_SECRET,
@@ -189,16 +189,7 @@ async def test_bad_input_is_refused_and_nothing_is_stored(gateway: Gateway) -> N
     assert status == 201, reader
     status, payload = await chat.send(sid, {"text": "hello"}, key=reader["key"])
     assert status == 403 and payload["error"]["code"] == "insufficient_scope"
-    status, page_key, _ = await gateway.post(
-        "/v1/keys",
-        {
-            "name": "chat-page-bad-input",
-            "kind": "publishable",
-            "agentIds": ["demo"],
-            "allowedOrigins": [PAGE_ORIGIN],
-        },
-    )
-    assert status == 201, page_key
+    page_key = await publishable_key(gateway, "chat-page-bad-input", PAGE_ORIGIN)
     status, payload = await chat.send(
         sid, {"text": "hello"}, key=page_key["key"], origin=PAGE_ORIGIN
     )
@@ -227,16 +218,7 @@ async def test_a_web_page_chats_with_its_publishable_key_from_its_origin_only(
     gateway: Gateway,
 ) -> None:
     chat = ChatApi(gateway)
-    status, page_key, _ = await gateway.post(
-        "/v1/keys",
-        {
-            "name": "chat-page",
-            "kind": "publishable",
-            "agentIds": ["demo"],
-            "allowedOrigins": [PAGE_ORIGIN],
-        },
-    )
-    assert status == 201, page_key
+    page_key = await publishable_key(gateway, "chat-page", PAGE_ORIGIN)
     key = page_key["key"]
     base = gateway.stack.gateway_url
 
@@ -329,3 +311,51 @@ async def test_the_terminal_chat_streams_the_agents_answers(gateway: Gateway, st
         "How late are you open?",
         "What is the price?",
     ]
+
+
+@pytest.mark.one_store
+async def test_a_keys_rate_counts_its_messages_and_completions(gateway: Gateway) -> None:
+    """Typing is rate-limited per key like starting calls: messages and completions share one
+    count of their own; a refused message is not stored and not counted as usage."""
+    status, limited, _ = await gateway.post(
+        "/v1/keys",
+        {
+            "name": "chat-rate",
+            "scopes": ["sessions:write"],
+            "rateLimitPerMinute": 2,
+            "rateLimitWindowSeconds": 3600,
+        },
+    )
+    assert status == 201, limited
+    chat = ChatApi(gateway)
+    status, session, _ = await chat.create(key=limited["key"], agentId="demo")
+    assert status == 201, session  # a start: counted apart from messages
+    sid = session["sessionId"]
+    for question in ("When are you open?", "What is the price?"):
+        status, reply = await chat.send(sid, {"text": question}, key=limited["key"])
+        assert status == 200, reply
+    typed_before = await usage_messages(gateway, "demo")
+    async with gateway.http.post(
+        f"{gateway.stack.gateway_url}/v1/chat/sessions/{sid}/messages",
+        json={"text": "And on Sundays?"},
+        headers={"x-api-key": limited["key"]},
+    ) as resp:
+        refused = await resp.json()
+        assert resp.status == 429 and refused["error"]["code"] == "rate_limited", refused
+        assert "message(s)" in refused["error"]["message"]
+        assert int(resp.headers["Retry-After"]) > 0
+    async with gateway.http.post(
+        f"{gateway.stack.gateway_url}/v1/chat/completions",
+        json={"model": "demo", "messages": [{"role": "user", "content": "hi"}]},
+        headers={"Authorization": f"Bearer {limited['key']}"},
+    ) as resp:
+        refused = await resp.json()
+        assert resp.status == 429 and resp.headers["Retry-After"], refused
+        assert refused["error"]["code"] == "rate_limited" and refused["error"]["type"]
+    status, history = await chat.history(sid, key=limited["key"])
+    assert status == 200 and history["meta"]["count"] == 5  # greeting + two turns
+    assert await usage_messages(gateway, "demo") == typed_before
+    status, ended = await chat.end(sid, key=limited["key"])
+    assert status == 200, ended
+    status, _payload, _ = await gateway.post(f"/v1/keys/{limited['id']}/revoke")
+    assert status == 200

@@ -103,11 +103,21 @@ async def test_the_gateway_keeps_its_documented_contract(
         "/v1/keys", {"name": "contract-fuzz-target", "scopes": ["sessions:read"]}
     )
     assert status == 201, target
+    # A chat session of the fuzz key's own, so the chat operations reach a real session (and
+    # its agent's replies), not only 404s for random ids; ended with the rest afterwards.
+    async with gateway.http.post(
+        f"{stack.gateway_url}/v1/chat/sessions",
+        json={"agentId": "demo"},
+        headers={"x-api-key": fuzz["key"]},
+    ) as resp:
+        assert resp.status == 201, await resp.text()
+        chat_session = (await resp.json())["sessionId"]
     seed = os.environ.get("VOICEGW_FUZZ_SEED") or str(secrets.randbelow(2**31))
     env = {
         **os.environ,
         "VOICEGW_FUZZ_API_KEY": fuzz["key"],
         "VOICEGW_FUZZ_TARGET_KEY_ID": target["id"],
+        "VOICEGW_FUZZ_CHAT_SESSION": chat_session,
         "VOICEGW_FUZZ_CURSOR": encode_cursor(datetime(2000, 1, 1, tzinfo=UTC), "0"),
         "NO_COLOR": "1",
     }

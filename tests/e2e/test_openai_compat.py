@@ -13,6 +13,7 @@ import requests
 from sseclient import SSEClient
 
 from devstack.stack import Stack
+from tests.e2e.chat import publishable_key
 from tests.e2e.conftest import Gateway
 from tests.e2e.test_chat_sessions import PRICE_ANSWER
 from tests.e2e.test_voice_session import HOURS_ANSWER
@@ -140,16 +141,7 @@ async def test_errors_come_in_openais_shape(
     await anonymous.close()
 
     # A publishable key belongs in a web page, not in a server's SDK.
-    status, page_key, _ = await gateway.post(
-        "/v1/keys",
-        {
-            "name": "openai-page",
-            "kind": "publishable",
-            "agentIds": ["demo"],
-            "allowedOrigins": ["https://shop.example.com"],
-        },
-    )
-    assert status == 201, page_key
+    page_key = await publishable_key(gateway, "openai-page", "https://shop.example.com")
     browserish = openai.AsyncOpenAI(
         base_url=f"{stack.gateway_url}/v1", api_key=page_key["key"], max_retries=0
     )

@@ -12,10 +12,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 
 from voice_gateway.store.database import Database
 from voice_gateway.store.models import Channel, Modality, SessionStatus, TranscriptSegment
+from voice_gateway.store.sessions import insert_segment
 from voice_gateway.store.tables import sessions, transcript_segments
 
 
@@ -47,16 +48,7 @@ class ChatStore:
         """Stores the message and its reply, and hands the turn back, in one transaction."""
         async with self._db.connect() as conn:
             for m in messages:
-                await conn.execute(
-                    insert(transcript_segments).values(
-                        session_id=session_id,
-                        segment_id=m.segment_id,
-                        speaker=m.speaker,
-                        text=m.text,
-                        spoken_at=m.spoken_at,
-                        modality=m.modality,
-                    )
-                )
+                await conn.execute(insert_segment(session_id, m))
             await conn.execute(
                 update(sessions)
                 .where(sessions.c.id == session_id)

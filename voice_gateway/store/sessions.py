@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, and_, func, insert, or_, select, update
+from sqlalchemy import Insert, Row, and_, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from voice_gateway.store.database import Database, now, utc
@@ -56,6 +56,18 @@ class JobClaim:
     job_id: str
     worker_id: str
     at: datetime
+
+
+def insert_segment(session_id: str, seg: TranscriptSegment) -> Insert:
+    """The row of one transcript segment (a spoken line, a typed message or a reply)."""
+    return insert(transcript_segments).values(
+        session_id=session_id,
+        segment_id=seg.segment_id,
+        speaker=seg.speaker,
+        text=seg.text,
+        spoken_at=seg.spoken_at,
+        modality=seg.modality,
+    )
 
 
 class SessionStore:
@@ -277,16 +289,7 @@ class SessionStore:
         for seg in segments:
             try:
                 async with self._db.connect() as conn:
-                    await conn.execute(
-                        insert(transcript_segments).values(
-                            session_id=session_id,
-                            segment_id=seg.segment_id,
-                            speaker=seg.speaker,
-                            text=seg.text,
-                            spoken_at=seg.spoken_at,
-                            modality=seg.modality,
-                        )
-                    )
+                    await conn.execute(insert_segment(session_id, seg))
                 added += 1
             except IntegrityError:
                 continue
