@@ -156,9 +156,9 @@ async def test_the_gateway_keeps_its_documented_contract(
             e["keyId"] for e in await audit(gateway, actorKeyId=fuzz["id"], event="key.created")
         ]
         await revoke_what_it_made(gateway, [*made, target["id"], fuzz["id"]])
-    report = (
-        f"seed {seed} (VOICEGW_FUZZ_SEED replays it)\n{run.stdout[-12000:]}{run.stderr[-3000:]}"
-    )
+    # A failure's reproducing curl may hold a body of a megabyte: cut, so the failures show.
+    stdout = "\n".join(line[:1500] for line in run.stdout.splitlines())
+    report = f"seed {seed} (VOICEGW_FUZZ_SEED replays it)\n{stdout[-12000:]}{run.stderr[-3000:]}"
     assert run.returncode == 0, report
     assert "Tested: 0" not in run.stdout, report
 
