@@ -224,8 +224,8 @@ async def test_a_person_types_to_the_agent_during_the_call(
 ) -> None:
     """The text box of the call: for when speaking is not possible. The person stays muted."""
     room = await talk(page, stack.gateway_url + "/")
-    # Final or not: an agent line turns final only when the page renders again (issue 12's
-    # ops branch re-reads interim lines); what matters here is that the words are there.
+    # Final or not (a line turns final when its stream's trailer arrives): what matters here
+    # is that the words are there.
     agent_lines = page.get_by_role("log").locator("li[data-speaker='agent']")
     await expect(agent_lines.first).to_contain_text(DEMO_GREETING, timeout=SPEECH_S * 1000)
     status = page.get_by_role("status")
