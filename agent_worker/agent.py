@@ -18,6 +18,7 @@ from livekit.agents import (
     JobContext,
     JobProcess,
     MetricsCollectedEvent,
+    llm,
     room_io,
 )
 from pydantic import ValidationError
@@ -32,7 +33,9 @@ from agent_worker.engines.factory import (
     build_vad,
     recognition_phrases,
 )
+from agent_worker.engines.responder_llm import ResponderLLM
 from agent_worker.engines.sphinx_engine import SphinxEngine
+from agent_worker.escalation import ESCALATE_TOOL, asks_for_person, build_escalation_tool
 from agent_worker.gateway_client import GatewayClient
 from agent_worker.metrics import ENGINE_ERRORS, SESSIONS, PipelineObserver, count_engine_error
 from agent_worker.typed_input import answer_typed_text, modality_of
@@ -42,6 +45,14 @@ from voice_common.brain.prompt import system_prompt
 log = structlog.get_logger("agent_worker.session")
 
 VOICE_TRACK = "agent_voice"
+# Who the agent talks to: people with a LiveKit client, and phone callers (SIP participants).
+CALLER_KINDS = [
+    rtc.ParticipantKind.PARTICIPANT_KIND_STANDARD,
+    rtc.ParticipantKind.PARTICIPANT_KIND_SIP,
+]
+SIP_CALL_STATUS = "sip.callStatus"
+# A phone caller's call can ring this long before the agent gives up on it.
+CALL_ANSWER_TIMEOUT = 120.0
 PREWARMED_VAD = "vad"
 PREWARMED_SPHINX = "sphinx"
 # The timings `make bench` breaks voice-to-voice into; VAD metrics (one a second) are left out.
@@ -122,6 +133,7 @@ async def run_session(ctx: JobContext, settings: WorkerSettings) -> None:
     config = meta.config
     try:
         sphinx: SphinxEngine | None = ctx.proc.userdata.get(PREWARMED_SPHINX)
+        engine = build_llm(config.llm, config)
         session: AgentSession[None] = AgentSession(
             vad=build_vad(
                 config.vad,
@@ -131,7 +143,7 @@ async def run_session(ctx: JobContext, settings: WorkerSettings) -> None:
             stt=build_stt(
                 config.stt, config.language, sphinx=sphinx, phrases=recognition_phrases(config)
             ),
-            llm=build_llm(config.llm, config),
+            llm=engine,
             tts=build_tts(config.tts, config.voice),
             turn_handling={
                 "turn_detection": "vad",
@@ -184,13 +196,24 @@ async def run_session(ctx: JobContext, settings: WorkerSettings) -> None:
         log.info("session_closed", reason=str(ev.reason), error=str(ev.error) if ev.error else None)
         ctx.shutdown(reason=f"session closed: {ev.reason}")
 
+    tools: list[llm.Tool | llm.Toolset] = []
+    if config.escalation.enabled:
+        tools.append(build_escalation_tool(gateway.escalate))
+        if isinstance(engine, ResponderLLM):
+            phrases = tuple(config.escalation.phrases)
+            engine.escalate_on(
+                lambda text: asks_for_person(text, phrases),
+                config.escalation.message,
+                ESCALATE_TOOL,
+            )
+
     await ctx.connect(auto_subscribe=AutoSubscribe.AUDIO_ONLY)
     await session.start(
-        agent=Agent(instructions=system_prompt(config)),
+        agent=Agent(instructions=system_prompt(config), tools=tools),
         room=ctx.room,
         room_options=room_io.RoomOptions(
             text_input=room_io.TextInputOptions(text_input_cb=answer_typed_text),
-            participant_kinds=[rtc.ParticipantKind.PARTICIPANT_KIND_STANDARD],
+            participant_kinds=CALLER_KINDS,
             audio_output=room_io.AudioOutputOptions(track_name=VOICE_TRACK),
             text_output=room_io.TextOutputOptions(sync_transcription=True),
             close_on_disconnect=True,
@@ -203,7 +226,33 @@ async def run_session(ctx: JobContext, settings: WorkerSettings) -> None:
         await player.start(room=ctx.room, agent_session=session)
         ctx.add_shutdown_callback(player.aclose)
 
-    participant = await ctx.wait_for_participant(kind=rtc.ParticipantKind.PARTICIPANT_KIND_STANDARD)
+    participant = await ctx.wait_for_participant(kind=CALLER_KINDS)
     log.info("user_joined", user_identity=participant.identity)
+    if participant.kind == rtc.ParticipantKind.PARTICIPANT_KIND_SIP:
+        # A greeting spoken while the phone still rings is lost: wait for the answer.
+        if not await _call_answered(ctx.room, participant):
+            log.info("call_not_answered")
+            return
+        await gateway.call_answered()
     handle = session.say(config.greeting, allow_interruptions=False)
     await asyncio.shield(handle.wait_for_playout())
+
+
+async def _call_answered(room: rtc.Room, participant: rtc.RemoteParticipant) -> bool:
+    """LiveKit's SIP service marks the caller `sip.callStatus: active` once the call is up (an
+    inbound call is answered as soon as it hears the agent's track)."""
+    answered = asyncio.Event()
+
+    def check(*_: object) -> None:
+        if participant.attributes.get(SIP_CALL_STATUS) == "active":
+            answered.set()
+
+    room.on("participant_attributes_changed", check)
+    try:
+        check()
+        await asyncio.wait_for(answered.wait(), CALL_ANSWER_TIMEOUT)
+        return True
+    except TimeoutError:
+        return False
+    finally:
+        room.off("participant_attributes_changed", check)

@@ -8,6 +8,8 @@ APIError here, at the edge, so the session's retries and error events work as fo
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Never
 
 from livekit.agents import (
@@ -36,6 +38,14 @@ def turns_of(chat_ctx: llm.ChatContext) -> list[Turn]:
     return turns
 
 
+@dataclass(frozen=True, slots=True)
+class Handoff:
+    """A turn the adapter answers itself, before the brain: say `message`, then call `tool`."""
+
+    message: str
+    tool: str
+
+
 class BrainLLM(llm.LLM[Never]):
     def __init__(self, brain: Brain, *, provider: str) -> None:
         super().__init__()
@@ -49,6 +59,11 @@ class BrainLLM(llm.LLM[Never]):
     @property
     def provider(self) -> str:
         return self._provider
+
+    def handoff(self, chat_ctx: llm.ChatContext, tool_names: Sequence[str]) -> Handoff | None:
+        """A turn answered with a tool call instead of the brain's answer (the offline
+        responder's escalation); none by default: a hosted model calls tools itself."""
+        return None
 
     def chat(
         self,
@@ -73,10 +88,19 @@ class BrainStream(llm.LLMStream):
         conn_options: APIConnectOptions,
     ) -> None:
         super().__init__(adapter, chat_ctx=chat_ctx, tools=tools, conn_options=conn_options)
+        self._adapter = adapter
         self._brain = adapter.brain
 
     async def _run(self) -> None:
         request_id = utils.shortuuid("brain_")
+        names = llm.tool_context.get_fnc_tool_names(self._tools)
+        handoff = self._adapter.handoff(self._chat_ctx, names)
+        if handoff is not None:
+            call_id = utils.shortuuid("call_")
+            call = llm.FunctionToolCall(name=handoff.tool, arguments="{}", call_id=call_id)
+            delta = llm.ChoiceDelta(role="assistant", content=handoff.message, tool_calls=[call])
+            self._event_ch.send_nowait(llm.ChatChunk(id=request_id, delta=delta))
+            return
         schemas = llm.ToolContext(self._tools).parse_function_tools("openai") if self._tools else []
         reply = self._brain.reply(turns_of(self._chat_ctx), tools=schemas)
         first = True

@@ -44,6 +44,9 @@ class ApiClient:
             for event in SSEClient(resp).events():
                 yield event.event, event.data
 
+    def delete(self, path: str) -> Any:
+        return self._request("DELETE", path, None)
+
     def _request(self, method: str, path: str, body: dict[str, Any] | None) -> Any:
         with self._open(self._build(method, path, body), path) as resp:
             return json.loads(resp.read() or b"null")

@@ -127,7 +127,7 @@ class ChatService:
     ) -> tuple[SessionRecord, Message | None]:
         """A chat session, active at once, with the agent's greeting as its first message. An
         agent whose model cannot be built here is refused before anything is stored."""
-        config = self._sessions.resolve_requested(agent_id, overrides, principal)
+        config = self._sessions.resolve_requested(agent_id, overrides, principal=principal)
         self.brain_for(config)
         record = await self._sessions.open(
             NewSession(

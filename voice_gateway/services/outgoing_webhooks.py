@@ -1,4 +1,5 @@
-"""Outgoing webhooks for integrations: session.started and session.ended, signed and retried.
+"""Outgoing webhooks for integrations: session.started, session.ended and session.escalated,
+signed and retried.
 
 Signature: `X-Voicegw-Signature: v1=<hex HMAC-SHA256(secret, "<timestamp>.<body>")>` with the
 timestamp in `X-Voicegw-Timestamp`; receivers should reject stale timestamps to stop replays.
@@ -27,6 +28,9 @@ log = structlog.get_logger("voice_gateway.outgoing_webhooks")
 
 SESSION_STARTED = "session.started"
 SESSION_ENDED = "session.ended"
+# The agent asked for a person and no transfer took the caller: a human should follow up.
+SESSION_ESCALATED = "session.escalated"
+WITH_TRANSCRIPT = frozenset({SESSION_ENDED, SESSION_ESCALATED})
 
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:
@@ -70,7 +74,7 @@ class WebhookSender:
     async def _payload(self, event: OutboundEvent) -> dict[str, Any]:
         record = await self._store.get_by_id(event.session_id)
         data: dict[str, Any] = SessionView.of(record, detail=True).dump() if record else {}
-        if event.event_type == SESSION_ENDED and record is not None:
+        if event.event_type in WITH_TRANSCRIPT and record is not None:
             data["transcript"] = [
                 TranscriptSegmentView.of(s).dump() for s in await self._store.transcript(record.id)
             ]

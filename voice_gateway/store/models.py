@@ -10,9 +10,16 @@ from typing import Any
 
 class SessionStatus(enum.StrEnum):
     STARTING = "starting"
+    RINGING = "ringing"  # a phone call placed or arriving, not answered yet
     ACTIVE = "active"
     ENDED = "ended"
     FAILED = "failed"
+
+
+# A session in these may hold a LiveKit room, and counts against its key's live sessions.
+LIVE_STATUSES = (SessionStatus.STARTING, SessionStatus.RINGING, SessionStatus.ACTIVE)
+# Its start has dispatched the agent (a phone session rings while the agent comes).
+DISPATCHED_STATUSES = (SessionStatus.RINGING, SessionStatus.ACTIVE)
 
 
 class Channel(enum.StrEnum):
@@ -34,6 +41,12 @@ class EndReason(enum.StrEnum):
     AGENT_NEVER_JOINED = "agent_never_joined"
     USER_NEVER_JOINED = "user_never_joined"
     NO_AGENT_AVAILABLE = "no_agent_available"
+    # Phone calls: handed to a person, or flagged for one; and outbound calls nobody took.
+    TRANSFERRED = "transferred"
+    ESCALATED = "escalated"
+    BUSY = "busy"
+    NO_ANSWER = "no_answer"
+    CALL_FAILED = "call_failed"
     IDLE_TIMEOUT = "idle_timeout"  # a chat session nobody wrote in for the configured time
 
 
@@ -42,6 +55,21 @@ class Modality(enum.StrEnum):
 
     VOICE = "voice"
     TEXT = "text"
+
+
+class CallDirection(enum.StrEnum):
+    INBOUND = "inbound"
+    OUTBOUND = "outbound"
+
+
+@dataclass(frozen=True, slots=True)
+class PhoneLeg:
+    """The phone side of a `phone` session: who called whom, and the call's SIP Call-ID."""
+
+    direction: str
+    caller_number: str
+    called_number: str
+    sip_call_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +102,7 @@ class SessionRecord:
     request_fingerprint: str | None = None
     last_activity_at: datetime | None = None
     reply_started_at: datetime | None = None
+    phone: PhoneLeg | None = None
 
     @property
     def is_chat(self) -> bool:
@@ -91,10 +120,13 @@ class SessionRecord:
 
 @dataclass(frozen=True, slots=True)
 class StartStamps:
-    """Setup stamps known while /start runs, kept in memory and written with its last update."""
+    """Setup stamps known while a start runs, kept in memory and written with its last update.
+    For an inbound call the room is the number's ready room, made before the call: its stamp is
+    when the call took it over."""
 
     room_created_at: datetime
     dispatched_at: datetime
+    ringing: bool = False  # a phone session: active only once its call is answered
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,3 +179,35 @@ class ApiKeyRecord:
     max_concurrent_sessions: int | None = None
     rotated_at: datetime | None = None
     allow_browser: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class PhoneNumberRecord:
+    """A number callers dial, the agent that answers it, and what LiveKit holds for it: an inbound
+    trunk, a dispatch rule and the room the next call lands in (`ready_room`, see
+    services/phone_lines.py). The password is kept encrypted, for re-creating the trunk."""
+
+    id: str
+    number: str
+    agent_id: str
+    allowed_addresses: tuple[str, ...]
+    auth_username: str | None
+    auth_password_encrypted: str | None
+    trunk_id: str | None
+    dispatch_rule_id: str | None
+    ready_room: str | None
+    api_key_id: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundTrunkRecord:
+    id: str
+    name: str
+    address: str
+    transport: str
+    numbers: tuple[str, ...]
+    auth_username: str | None
+    auth_password_encrypted: str | None
+    trunk_id: str | None
+    created_at: datetime

@@ -2,14 +2,14 @@
 session's last activity (the idle reaper) and the reply it is producing (one turn at a time).
 
 Revision ID: 0010_chat
-Revises: 0006_start_guarantees
+Revises: 0007_phone
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0010_chat"
-down_revision = "0006_start_guarantees"
+down_revision = "0007_phone"
 branch_labels = None
 depends_on = None
 
