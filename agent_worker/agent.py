@@ -9,7 +9,6 @@ from datetime import UTC, datetime
 import structlog
 from livekit import rtc
 from livekit.agents import (
-    Agent,
     AgentSession,
     AgentStateChangedEvent,
     AutoSubscribe,
@@ -37,6 +36,7 @@ from agent_worker.engines.responder_llm import ResponderLLM
 from agent_worker.engines.sphinx_engine import SphinxEngine
 from agent_worker.escalation import ESCALATE_TOOL, asks_for_person, build_escalation_tool
 from agent_worker.gateway_client import GatewayClient
+from agent_worker.listening_agent import ListeningAgent
 from agent_worker.metrics import ENGINE_ERRORS, SESSIONS, PipelineObserver, count_engine_error
 from agent_worker.typed_input import answer_typed_text, modality_of
 from voice_common.agent_config import DispatchMetadata
@@ -209,7 +209,7 @@ async def run_session(ctx: JobContext, settings: WorkerSettings) -> None:
 
     await ctx.connect(auto_subscribe=AutoSubscribe.AUDIO_ONLY)
     await session.start(
-        agent=Agent(instructions=system_prompt(config), tools=tools),
+        agent=ListeningAgent(instructions=system_prompt(config), tools=tools),
         room=ctx.room,
         room_options=room_io.RoomOptions(
             text_input=room_io.TextInputOptions(text_input_cb=answer_typed_text),

@@ -14,15 +14,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 from livekit.agents import resources
 
 from devstack.asr_accuracy import OUTCOMES, Heard, hear_all, read_exactly, share, tally
-from devstack.spoken_questions import SpeechMaker, spoken_set
-from voice_common.agent_config import AgentConfig
+from devstack.spoken_questions import SPEEDS, VOICE_FAMILIES, SpeechMaker, demo_agent, spoken_set
 
-CATALOGUE = Path(__file__).resolve().parents[1] / "voice_gateway" / "agents.yaml"
-GROUPS = ("all", "clean", "noisy", "phone", "answerable", "off-topic")
+GROUPS = (
+    "all",
+    "clean",
+    "noisy",
+    "phone",
+    "answerable",
+    "off-topic",
+    *(
+        f"{family}{condition}"
+        for family in VOICE_FAMILIES
+        for condition in ("", ", clean", ", noisy", ", phone")
+    ),
+    *(f"{speed} wpm" for speed in SPEEDS),
+)
 
 
 @dataclass
@@ -64,10 +74,6 @@ class AccuracyResult:
 
     def run(self, name: str) -> AccuracyRun | None:
         return next((r for r in self.runs if r.name == name), None)
-
-
-def demo_agent() -> AgentConfig:
-    return AgentConfig.model_validate(yaml.safe_load(CATALOGUE.read_text())["agents"]["demo"])
 
 
 async def measure_accuracy(work_dir: Path, *, full: bool) -> AccuracyResult:

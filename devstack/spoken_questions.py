@@ -1,10 +1,14 @@
 """A spoken-question set made on the spot: every FAQ of the demo agent, plus questions it cannot
-answer, said by several espeak-ng voices at two speeds, clean, under office noise at 10 dB SNR,
-and as 8 kHz telephone audio.
+answer, said by two families of espeak-ng voices (its own formant voices, and MBROLA diphone
+voices, which are built from recorded human speech) at two speeds, clean, under office noise at
+10 dB SNR, and as 8 kHz telephone audio.
 
-The phrasings are deliberately not the catalogue's own example questions (a test asserts it):
-callers do not read the FAQ before they call. Audio is synthesized into a cache directory on
-first use (nothing recorded is committed) and reused while the text and settings are the same.
+Two sets of phrasings, neither of them the catalogue's own example questions (a test asserts
+it): callers do not read the FAQ before they call. QUESTIONS is held out: it measures, and
+nothing is tuned on it. TUNING_QUESTIONS is what recognizer and responder settings are chosen
+on (devstack.asr_accuracy --tuning); the two share no phrasing. Audio is synthesized into a
+cache directory on first use (nothing recorded is committed) and reused while the text and
+settings are the same.
 """
 
 from __future__ import annotations
@@ -19,6 +23,9 @@ from pathlib import Path
 import numpy as np
 
 from voice_common.agent_config import AgentConfig
+from voice_gateway.catalogue import AgentCatalogue
+
+CATALOGUE = Path(__file__).resolve().parents[1] / "voice_gateway" / "agents.yaml"
 
 # Index into the demo agent's FAQ (voice_gateway/agents.yaml), or None: not answerable.
 QUESTIONS: dict[int | None, tuple[str, ...]] = {
@@ -68,7 +75,68 @@ QUESTIONS: dict[int | None, tuple[str, ...]] = {
         "my parcel has not arrived yet",
     ),
 }
-VOICES = ("en-us", "en-us+f3", "en-gb", "en-us-nyc")
+# Tuning phrasings: settings are chosen on these, never on QUESTIONS.
+TUNING_QUESTIONS: dict[int | None, tuple[str, ...]] = {
+    0: (
+        "until what time are you open tonight",
+        "when do you close on friday",
+        "is your shop open on sunday",
+        "what hours do you work",
+        "is the shop open now",
+        "what time do you start in the morning",
+    ),
+    1: (
+        "what is the monthly price",
+        "are there any fees",
+        "how expensive is your service",
+        "what does the basic plan cost per month",
+        "is there a free trial",
+        "how much money do I need",
+    ),
+    2: (
+        "what should I call you",
+        "are you a real person",
+        "tell me your name",
+        "who is this",
+        "is this a computer talking",
+        "what kind of assistant are you",
+    ),
+    3: (
+        "where can I find you",
+        "what street is your office on",
+        "where is your shop",
+        "how do I get to your office",
+        "which city are you in",
+        "where are you based",
+    ),
+    4: (
+        "I would like to talk to a human",
+        "what number can I call",
+        "how do I reach your team",
+        "can I send you an email",
+        "is there someone I can talk to",
+        "I need help from your support team",
+    ),
+    None: (
+        "what time is it in london",
+        "can you book a table for two",
+        "tell me a joke",
+        "how tall is mount everest",
+        "I want to cancel my order",
+        "what is the capital of france",
+        "turn on the lights",
+        "how do I bake bread",
+        "who won the football game",
+        "my computer will not start",
+    ),
+}
+VOICE_FAMILIES: dict[str, tuple[str, ...]] = {
+    # espeak-ng's own formant synthesis: robotic, far from any human voice
+    "espeak": ("en-us", "en-us+f3", "en-gb", "en-us-nyc"),
+    # espeak-ng driving MBROLA diphone voices (Debian's mbrola-*): cut from recorded speech
+    "mbrola": ("mb-us1", "mb-us2", "mb-us3", "mb-en1"),
+}
+VOICES = tuple(v for family in VOICE_FAMILIES.values() for v in family)
 SPEEDS = (140, 180)  # words per minute; espeak-ng's default is 175
 CONDITIONS = ("clean", "noisy", "phone")
 NOISE_SNR_DB = 10.0
@@ -90,24 +158,33 @@ class SpokenQuestion:
     def name(self) -> str:
         return f"{self.condition}/{self.voice}/{self.speed}/{self.text}"
 
+    @property
+    def family(self) -> str:
+        return next(f for f, voices in VOICE_FAMILIES.items() if self.voice in voices)
 
-def spoken_set(*, sample: bool = False) -> list[SpokenQuestion]:
+
+def spoken_set(*, sample: bool = False, tuning: bool = False) -> list[SpokenQuestion]:
     """Every question in every voice, speed and condition; or, with `sample`, each question
-    once per condition, voices and speeds taking turns (a sixth of it, for CI)."""
+    once per condition and voice family, voices and speeds taking turns (an eighth of it, for
+    CI). `tuning` gives the tuning phrasings instead of the held-out ones."""
     out: list[SpokenQuestion] = []
-    combos = [(v, s) for v in VOICES for s in SPEEDS]
     n = 0
-    for expected, texts in QUESTIONS.items():
+    for expected, texts in (TUNING_QUESTIONS if tuning else QUESTIONS).items():
         for text in texts:
             for c, condition in enumerate(CONDITIONS):
-                if sample:
-                    voice, speed = combos[(n + 3 * c) % len(combos)]
-                    out.append(SpokenQuestion(text, expected, voice, speed, condition))
-                else:
-                    for voice, speed in combos:
-                        out.append(SpokenQuestion(text, expected, voice, speed, condition))
+                for family in VOICE_FAMILIES.values():
+                    combos = [(v, s) for v in family for s in SPEEDS]
+                    chosen = [combos[(n + 3 * c) % len(combos)]] if sample else combos
+                    out += [SpokenQuestion(text, expected, v, s, condition) for v, s in chosen]
             n += 1
     return out
+
+
+def demo_agent() -> AgentConfig:
+    """The demo agent as the gateway sends it to the worker (the catalogue's own loader)."""
+    config = AgentCatalogue.load(CATALOGUE).get("demo")
+    assert config is not None, "the catalogue has no demo agent"
+    return config
 
 
 def catalogue_overlap(config: AgentConfig, texts: Iterable[str]) -> list[str]:

@@ -25,16 +25,32 @@ from livekit.agents import (
 
 from voice_common.brain import Brain, BrainError, ToolCall, Turn
 
+HEARD_WORDS = "heard_words"
+"""ChatMessage.extra key: the recognizer's [word, posterior] pairs for a spoken user turn
+(set by agent_worker/listening_agent.py)."""
+
+
+def heard_words(message: llm.ChatMessage) -> tuple[tuple[str, float], ...]:
+    """The posteriors a recognizer gave the message's words; none for typed text (or a
+    recognizer that gives none), which then counts as heard for sure."""
+    pairs = message.extra.get(HEARD_WORDS) or []
+    return tuple((str(word), float(p)) for word, p in pairs)
+
 
 def turns_of(chat_ctx: llm.ChatContext) -> list[Turn]:
-    """The conversation as the brain reads it: user and agent messages with text. System
-    messages are left out: the brain builds the prompt from the agent's config itself."""
+    """The conversation as the brain reads it: user and agent messages with text, a spoken
+    user turn with the posteriors of its words. System messages are left out: the brain builds
+    the prompt from the agent's config itself."""
     turns: list[Turn] = []
     for item in chat_ctx.items:
         if isinstance(item, llm.ChatMessage) and item.role in ("user", "assistant"):
             text = item.text_content
-            if text:
-                turns.append(Turn(role="user" if item.role == "user" else "agent", text=text))
+            if not text:
+                continue
+            if item.role == "user":
+                turns.append(Turn(role="user", text=text, heard=heard_words(item)))
+            else:
+                turns.append(Turn(role="agent", text=text))
     return turns
 
 

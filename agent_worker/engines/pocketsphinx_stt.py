@@ -38,6 +38,7 @@ from livekit.agents import (
 )
 from livekit.agents.metrics import STTMetrics
 from livekit.agents.metrics.base import Metadata
+from livekit.agents.types import TimedString
 
 from agent_worker.engines.sphinx_engine import EngineStream, Event, Sink, SphinxEngine
 from agent_worker.engines.sphinx_protocol import SAMPLE_RATE
@@ -97,6 +98,24 @@ def to_model_pcm(frame: rtc.AudioFrame) -> bytes:
     """16 kHz mono int16 bytes, the only input the shipped acoustic model understands."""
     converter = PcmConverter()
     return converter.push(frame) + converter.flush()
+
+
+def speech_data(final: Event, language: LanguageCode) -> stt.SpeechData:
+    """A decoder's final as livekit-agents carries it: the words with their posteriors, and
+    the utterance's confidence (transcript_confidence on the user's chat message), which the
+    responder weighs before it answers."""
+    posteriors = [(str(word), float(p)) for word, p in final.get("words") or []]
+    return stt.SpeechData(
+        language=language,
+        text=str(final.get("text", "")).strip(),
+        words=[TimedString(word, confidence=p) for word, p in posteriors],
+        confidence=utterance_confidence([p for _, p in posteriors]),
+    )
+
+
+def utterance_confidence(posteriors: Sequence[float]) -> float:
+    """The mean posterior of the utterance's words (0 without words)."""
+    return sum(posteriors) / len(posteriors) if posteriors else 0.0
 
 
 def is_silent(pcm: bytes) -> bool:
@@ -185,22 +204,25 @@ class PocketSphinxSTT(stt.STT[Never]):
         self._check_call_language(language)
         frames = buffer if isinstance(buffer, list) else [buffer]
         frames = [f for f in frames if f.samples_per_channel > 0]
-        text, duration = "", 0.0
+        final: Event = {}
+        duration = 0.0
         if frames:
             frame = rtc.combine_audio_frames(frames)
             duration = frame.duration
             pcm = to_model_pcm(frame)
             if not is_silent(pcm):
-                text = await self._decode_whole(pcm, duration, conn_options)
+                final = await self._decode_whole(pcm, duration, conn_options)
+        data = speech_data(final, self._language)
+        data.end_time = duration
         return stt.SpeechEvent(
             type=stt.SpeechEventType.FINAL_TRANSCRIPT,
             request_id=utils.shortuuid(),
-            alternatives=[stt.SpeechData(language=self._language, text=text, end_time=duration)],
+            alternatives=[data],
         )
 
     async def _decode_whole(
         self, pcm: bytes, duration: float, conn_options: APIConnectOptions
-    ) -> str:
+    ) -> Event:
         events = _EventQueue()
         stream = self.open_engine_stream(events.sink, gate=False)
         try:
@@ -210,7 +232,7 @@ class PocketSphinxSTT(stt.STT[Never]):
             while True:
                 event = await events.get(budget, self)
                 if event["type"] == "final":
-                    return str(event.get("text", "")).strip()
+                    return event
         finally:
             stream.close()
 
@@ -316,10 +338,12 @@ class PocketSphinxStream(stt.RecognizeStream):
         self._event_ch.send_nowait(stt.SpeechEvent(type=kind, alternatives=alternatives))
 
     def _final(self, event: Event, flushed_at: float | None) -> None:
-        text = str(event.get("text", "")).strip()
+        data = speech_data(event, self._sphinx._language)
         audio = float(event.get("audio", 0.0))
-        if text:
-            self._send(stt.SpeechEventType.FINAL_TRANSCRIPT, text)
+        if data.text:
+            self._event_ch.send_nowait(
+                stt.SpeechEvent(type=stt.SpeechEventType.FINAL_TRANSCRIPT, alternatives=[data])
+            )
         if flushed_at is not None:
             # what is left of recognition once the turn ended: the stage a streaming decoder
             # shortens (the bench's "stt" stage)

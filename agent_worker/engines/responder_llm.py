@@ -2,9 +2,10 @@
 
 The session code is identical whether the agent runs on this responder or on a hosted model: only
 the engine string in the config changes. Which FAQ item a question is about is
-voice_common.faq_matcher's job, and the answer is the one the gateway's text channels give. Asked
-for a person (the agent's escalation phrases), it says the escalation message and calls the
-escalation tool, as a hosted LLM would (agent_worker/escalation.py).
+voice_common.faq_matcher's job (each heard word weighed by the recognizer's posterior, which
+the turn carries: brain_llm.HEARD_WORDS), and the answer is the one the gateway's text channels
+give. Asked for a person (the agent's escalation phrases), it says the escalation message and
+calls the escalation tool, as a hosted LLM would (agent_worker/escalation.py).
 """
 
 from __future__ import annotations
@@ -13,14 +14,14 @@ from collections.abc import Callable, Sequence
 
 from livekit.agents import llm
 
-from agent_worker.engines.brain_llm import BrainLLM, Handoff, turns_of
+from agent_worker.engines.brain_llm import HEARD_WORDS, BrainLLM, Handoff, turns_of
 from voice_common.agent_config import AgentConfig, FaqItem
 from voice_common.brain import Brain
 from voice_common.brain.prompt import last_user_text
 from voice_common.brain.responder import Responder, split_sentences
-from voice_common.faq_matcher import normalize_words
+from voice_common.faq_matcher import HeardWords, normalize_words
 
-__all__ = ["ResponderLLM", "normalize_words", "split_sentences"]
+__all__ = ["HEARD_WORDS", "ResponderLLM", "normalize_words", "split_sentences"]
 
 
 class ResponderLLM(BrainLLM):
@@ -49,6 +50,6 @@ class ResponderLLM(BrainLLM):
         """With no user turn yet (e.g. a generated greeting) there is nothing to match."""
         return self._responder.answer(self.brain.request(turns_of(chat_ctx)))
 
-    def answer_text(self, text: str) -> str:
+    def answer_text(self, text: str, heard: HeardWords = ()) -> str:
         """The answer to one question, outside any chat (the spoken-set measurements)."""
-        return self._responder.answer_text(text)
+        return self._responder.answer_text(text, heard)

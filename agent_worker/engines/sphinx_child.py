@@ -31,7 +31,7 @@ from typing import IO, Any
 
 import pocketsphinx
 
-from agent_worker.engines import agent_lm
+from agent_worker.engines import agent_lm, sphinx_cmn
 from agent_worker.engines.sphinx_protocol import HEADER, SAMPLE_RATE, Op
 
 # Capped active HMMs and words per frame and a phone-loop lookahead: about half the decode time
@@ -83,7 +83,7 @@ class Models:
         self._free: list[pocketsphinx.Decoder] = [self._new_decoder()]
         self._all = list(self._free)
         # where every stream's cepstral mean starts, so no caller inherits another's channel
-        self.initial_cmn: str = self._free[0].get_cmn(False)
+        self.initial_cmn = sphinx_cmn.parse(self._free[0].get_cmn(False))
         self._models: collections.OrderedDict[str, pocketsphinx.NGramModel] = (
             collections.OrderedDict()
         )
@@ -218,8 +218,10 @@ class Stream:
     pending: bytearray = field(default_factory=bytearray)
     recent: collections.deque[tuple[bytes, bool]] = field(default_factory=collections.deque)
     decoder: pocketsphinx.Decoder | None = None
+    cmn_tracker: sphinx_cmn.CmnTracker | None = None
     waiting: list[bytes] = field(default_factory=list)
-    cmn: str | None = None
+    cmn: list[float] | None = None
+    """The caller's channel: the mean of the stream's last utterance, the next one's prior."""
     utterance_seconds: float = 0.0
     silence_seconds: float = 0.0
     since_interim: float = 0.0
@@ -318,8 +320,13 @@ class Server:
     def _start(self, stream: Stream, decoder: pocketsphinx.Decoder) -> None:
         stream.decoder = decoder
         self._models.activate(decoder, stream.lm)
-        decoder.set_cmn(stream.cmn or self._models.initial_cmn)
+        stream.cmn_tracker = sphinx_cmn.CmnTracker(decoder, stream.cmn or self._models.initial_cmn)
         decoder.start_utt()
+
+    def _process(self, stream: Stream, pcm: bytes) -> None:
+        assert stream.decoder is not None and stream.cmn_tracker is not None
+        stream.decoder.process_raw(pcm, False, False)
+        stream.cmn_tracker.fed(pcm)
 
     def _feed(self, stream: Stream, pcm: bytes, speech: list[bool]) -> None:
         seconds = len(speech) * FRAME_SECONDS
@@ -331,10 +338,12 @@ class Server:
         if stream.decoder is None:  # waiting for a decoder: keep it for later
             stream.waiting.append(pcm)
         else:
-            stream.decoder.process_raw(pcm, False, False)
+            self._process(stream, pcm)
             stream.since_interim += seconds
             if stream.since_interim >= INTERIM_EVERY_SECONDS:
                 stream.since_interim = 0.0
+                assert stream.cmn_tracker is not None
+                stream.cmn_tracker.refresh()
                 self._interim(stream)
         if stream.gate and stream.silence_seconds >= ABANDON_SECONDS:
             self._end(stream)  # noise the session's VAD did not take for speech
@@ -371,6 +380,7 @@ class Server:
         stream.waiting, stream.pending = [], bytearray()
         seconds = len(pcm) / (2 * SAMPLE_RATE)
         text = ""
+        words: list[tuple[str, float]] = []
         if pcm:
             decoder = self._models.batch_decoder()
             self._models.activate(decoder, stream.lm)
@@ -378,8 +388,17 @@ class Server:
             decoder.process_raw(pcm, False, True)
             decoder.end_utt()
             hyp = decoder.hyp()
-            text = hyp.hypstr if hyp is not None else ""
-        reply({"stream": stream.id, "type": "final", "text": text, "audio": round(seconds, 3)})
+            if hyp is not None:
+                text, words = hyp.hypstr, _word_posteriors(decoder)
+        reply(
+            {
+                "stream": stream.id,
+                "type": "final",
+                "text": text,
+                "words": words,
+                "audio": round(seconds, 3),
+            }
+        )
         self._reset(stream)
 
     def _wait_for_decoder(self, stream: Stream) -> None:
@@ -390,22 +409,25 @@ class Server:
             self._queue.remove(stream.id)
         waiting, stream.waiting = stream.waiting, []
         self._start(stream, decoder)
-        decoder.process_raw(b"".join(waiting), False, False)
+        self._process(stream, b"".join(waiting))
 
     def _final(self, stream: Stream) -> None:
         started = time.perf_counter()
         text = ""
+        words: list[tuple[str, float]] = []
         audio = stream.utterance_seconds
         if stream.decoder is not None:
             stream.decoder.end_utt()
             hyp = stream.decoder.hyp()
-            text = hyp.hypstr if hyp is not None else ""
+            if hyp is not None:
+                text, words = hyp.hypstr, _word_posteriors(stream.decoder)
             self._release(stream)
         reply(
             {
                 "stream": stream.id,
                 "type": "final",
                 "text": text,
+                "words": words,
                 "audio": round(audio, 3),
                 "decode_ms": round((time.perf_counter() - started) * 1000, 1),
             }
@@ -426,10 +448,11 @@ class Server:
         stream.interim = ""
 
     def _release(self, stream: Stream) -> None:
-        decoder = stream.decoder
-        assert decoder is not None
-        stream.cmn = decoder.get_cmn(False)
-        stream.decoder = None
+        decoder, tracker = stream.decoder, stream.cmn_tracker
+        assert decoder is not None and tracker is not None
+        tracker.refresh()
+        stream.cmn = tracker.mean()
+        stream.decoder = stream.cmn_tracker = None
         self._models.release(decoder)
         while self._queue:
             waiting = self._streams.get(self._queue.popleft())
@@ -440,8 +463,20 @@ class Server:
                 break
             pcm, waiting.waiting = b"".join(waiting.waiting), []
             self._start(waiting, free)
-            free.process_raw(pcm, False, False)
+            self._process(waiting, pcm)
             break
+
+
+def _word_posteriors(decoder: pocketsphinx.Decoder) -> list[tuple[str, float]]:
+    """The best path's words with their posterior probabilities in the word lattice: how much
+    of the decoder's belief, summed over the paths it kept, agrees on each word there. Fillers
+    (silence, breath, noise) and sentence marks are left out, as they are from the text."""
+    words = []
+    for seg in decoder.seg():
+        word = _VARIANT.sub("", seg.word)
+        if _PLAIN.fullmatch(word):
+            words.append((word, round(min(1.0, max(0.0, seg.prob)), 3)))
+    return words
 
 
 def _describe(e: BaseException) -> str:

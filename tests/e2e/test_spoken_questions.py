@@ -15,29 +15,35 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
 from livekit.agents import resources
 
 from devstack.asr_accuracy import OUTCOMES, RIGHT, WRONG, hear_all, share, tally
-from devstack.spoken_questions import QUESTIONS, SpeechMaker, catalogue_overlap, spoken_set
+from devstack.spoken_questions import (
+    QUESTIONS,
+    SpeechMaker,
+    catalogue_overlap,
+    demo_agent,
+    spoken_set,
+)
 from devstack.voice_client import TrackAudio, VoiceClient
 from tests.e2e.conftest import Gateway
 from voice_common.agent_config import AgentConfig
 
 pytestmark = [pytest.mark.e2e, pytest.mark.one_store]
 
-CATALOGUE = Path(__file__).resolve().parents[2] / "voice_gateway" / "agents.yaml"
 NOISE_CLIP = Path(resources.__file__).parent / "office-ambience.ogg"
-# Regression floors for the CI sample (99 questions), far below the targets (90% right,
-# 3% wrong), which are not met: measured 41% right, 13% wrong (BENCHMARKS.md); `make bench`
-# measures the whole set against the targets.
+# Regression floors for the CI sample (198 questions: each held-out phrasing once per condition
+# and voice family). Measured 41% right, 0.5% wrong, every off-topic question declined
+# (BENCHMARKS.md): the wrong-answer target (<= 3%) is met, the right-answer one (>= 90%) is
+# not; `make bench` measures the whole set against both.
 MIN_RIGHT = 0.30
-MAX_WRONG = 0.20
+MAX_WRONG = 0.05
+MIN_OFF_TOPIC_DECLINED = 0.9
 
 
 @pytest.fixture(scope="module")
 def demo() -> AgentConfig:
-    return AgentConfig.model_validate(yaml.safe_load(CATALOGUE.read_text())["agents"]["demo"])
+    return demo_agent()
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +73,9 @@ async def test_spoken_questions_get_the_right_answer_above_the_floor(
     assert share(counts["all"], RIGHT) >= MIN_RIGHT, report
     assert share(counts["all"], WRONG) <= MAX_WRONG, report
     # off-topic questions are the ones a biased recognizer is most tempted to "answer"
-    assert share(counts["off-topic"], RIGHT) >= 0.6, report  # right = "did not understand"
+    # right = "did not understand"
+    assert share(counts["off-topic"], RIGHT) >= MIN_OFF_TOPIC_DECLINED, report
+    assert {q.family for q in questions} == {"espeak", "mbrola"}
 
 
 async def test_live_captions_come_before_the_final_line_and_the_agent_answers(

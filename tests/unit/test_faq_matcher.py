@@ -123,3 +123,24 @@ def test_content_stems_drop_function_words_and_stem_the_rest() -> None:
 def test_keyword_of_only_punctuation_never_matches() -> None:
     faq = [FaqItem(keywords=["?!"], answer="never")]
     assert choose_answer("?!", faq, FALLBACK) == FALLBACK
+
+
+def test_a_word_heard_unsure_counts_for_less() -> None:
+    """A recognizer biased toward the FAQ turns noise into FAQ words, but unsure of them."""
+    matcher = FaqMatcher(FAQ)
+    text = "where is it located"
+    assert matcher.match(text, [("where", 0.9), ("is", 0.9), ("it", 0.6), ("located", 0.95)])
+    assert matcher.match(text, [("where", 0.9), ("is", 0.9), ("it", 0.6), ("located", 0.2)]) is None
+
+
+def test_heard_words_decide_and_their_stems_count_once_at_their_surest() -> None:
+    matcher = FaqMatcher(FAQ)
+    heard = [("price", 0.2), ("prices", 0.9), ("cost", 0.8)]
+    found = matcher.match("the price the prices cost", heard)
+    assert found is not None and found.item.answer == PRICE
+    assert found.score == pytest.approx(2.0 * 0.9 + 2.0 * 0.8)  # two keywords of that item
+    # a lone keyword must be heard for certain
+    assert matcher.match("the price", [("the", 1.0), ("price", 0.9)]) is None
+    assert matcher.match("the price", [("the", 0.5), ("price", 1.0)]) is not None
+    # typed text (no posteriors) counts as heard for sure
+    assert matcher.scores("price") == matcher.scores("price", [("price", 1.0)])

@@ -204,6 +204,20 @@ async def test_round_trip_espeak_to_pocketsphinx(sphinx: PocketSphinxSTT) -> Non
     assert {"hello", "world"} & set(words)
 
 
+async def test_pocketsphinx_finals_carry_each_words_posterior(sphinx: PocketSphinxSTT) -> None:
+    """What the responder weighs words by: how sure the decoder was of each of them."""
+    frames = await _synthesize(EspeakTTS(), QUESTION)
+    event = await sphinx.recognize(frames, conn_options=NO_RETRY)
+    data = event.alternatives[0]
+
+    assert data.words is not None
+    assert [str(w) for w in data.words] == data.text.split()
+    posteriors = [float(w.confidence) for w in data.words]
+    assert all(0.0 <= p <= 1.0 for p in posteriors)
+    assert data.confidence == pytest.approx(sum(posteriors) / len(posteriors))
+    assert max(posteriors) > 0.5  # "what" and "opening" come out clearly
+
+
 async def test_pocketsphinx_silence_and_empty_input_give_empty_text(
     sphinx: PocketSphinxSTT,
 ) -> None:

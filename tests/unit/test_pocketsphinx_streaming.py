@@ -82,7 +82,11 @@ async def only_hello_world_is_heard(stream: stt.RecognizeStream) -> None:
 async def test_interim_transcripts_come_while_speaking_and_the_final_after_the_flush(
     engine: SphinxEngine,
 ) -> None:
-    recognizer = PocketSphinxSTT(engine=engine)
+    # the agent's model, as the worker decodes for any agent with an FAQ: with the general model
+    # alone this synthetic question sits on a knife edge ("what are your opening dollars" or
+    # "what are the owners", flipping with the resampler's dither), which is the accuracy
+    # benchmark's to measure, not a unit test's
+    recognizer = PocketSphinxSTT(engine=engine, phrases=PHRASES)
     metrics: list[STTMetrics] = []
     recognizer.on("metrics_collected", metrics.append)
     stream = recognizer.stream()
@@ -98,7 +102,7 @@ async def test_interim_transcripts_come_while_speaking_and_the_final_after_the_f
     interims = [text_of(ev) for ev in events if ev.type == Kind.INTERIM_TRANSCRIPT]
     assert interims[0] and len(set(interims)) == len(interims)  # only changes are sent
     final = text_of(events[-1])
-    assert {"opening", "hours"} & set(normalize_words(final))
+    assert {"opening", "hours"} <= set(normalize_words(final))
     # the flush was answered with what was left to decode: the final, and its timing
     assert len(metrics) == 1 and metrics[0].streamed and 0 < metrics[0].duration < 30
     assert metrics[0].audio_duration > 1.0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from livekit.agents import llm
 
-from agent_worker.engines.responder_llm import ResponderLLM, split_sentences
+from agent_worker.engines.responder_llm import HEARD_WORDS, ResponderLLM, split_sentences
 from voice_common.agent_config import FaqItem
 
 pytestmark = pytest.mark.unit
@@ -30,6 +30,21 @@ def test_answer_for_uses_the_closest_item_or_the_fallback() -> None:
     ]:
         chat_ctx = llm.ChatContext.empty()
         chat_ctx.add_message(role="user", content=text)
+        assert responder.answer_for(chat_ctx) == expected
+
+
+def test_a_spoken_turn_heard_unsure_is_not_answered() -> None:
+    """The recognizer's posteriors ride on the message (ListeningAgent puts them there)."""
+    responder = ResponderLLM(FAQ, FALLBACK)
+    for posterior, expected in [(0.95, LOCATION), (0.2, FALLBACK)]:
+        chat_ctx = llm.ChatContext.empty()
+        message = chat_ctx.add_message(role="user", content="where are you located")
+        message.extra[HEARD_WORDS] = [
+            ["where", posterior],
+            ["are", 0.9],
+            ["you", 0.9],
+            ["located", posterior],
+        ]
         assert responder.answer_for(chat_ctx) == expected
 
 

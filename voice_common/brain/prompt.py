@@ -41,8 +41,13 @@ def openai_messages(
     return messages
 
 
-def last_user_text(turns: Sequence[Turn]) -> str | None:
+def last_user_turn(turns: Sequence[Turn]) -> Turn | None:
     for turn in reversed(turns):
         if turn.role == "user":
-            return turn.text
+            return turn
     return None
+
+
+def last_user_text(turns: Sequence[Turn]) -> str | None:
+    turn = last_user_turn(turns)
+    return None if turn is None else turn.text

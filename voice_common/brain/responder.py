@@ -12,9 +12,9 @@ from collections.abc import AsyncIterator, Sequence
 
 from voice_common.agent_config import FaqItem
 from voice_common.brain.engine import Request
-from voice_common.brain.prompt import last_user_text
+from voice_common.brain.prompt import last_user_turn
 from voice_common.brain.turns import EnginePiece
-from voice_common.faq_matcher import FaqMatcher
+from voice_common.faq_matcher import FaqMatcher, HeardWords
 
 MODEL = "responder"
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
@@ -35,14 +35,15 @@ class Responder:
     def model(self) -> str:
         return MODEL
 
-    def answer_text(self, text: str) -> str:
-        """The answer to one question, outside any conversation."""
-        return self._matcher.answer(text, self._fallback)
+    def answer_text(self, text: str, heard: HeardWords = ()) -> str:
+        """The answer to one question, outside any conversation; `heard`: how sure the
+        recognizer was of each word, when it was spoken."""
+        return self._matcher.answer(text, self._fallback, heard)
 
     def answer(self, request: Request) -> str:
         """With no user turn yet (e.g. a generated greeting) there is nothing to match."""
-        text = last_user_text(request.turns)
-        return self._fallback if text is None else self.answer_text(text)
+        user = last_user_turn(request.turns)
+        return self._fallback if user is None else self.answer_text(user.text, user.heard)
 
     async def stream(self, request: Request) -> AsyncIterator[EnginePiece]:
         for piece in split_sentences(self.answer(request)):

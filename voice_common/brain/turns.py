@@ -15,6 +15,9 @@ class Turn:
 
     role: Role
     text: str
+    # A spoken user turn: the recognizer's words with their posteriors (0-1), which the offline
+    # responder weighs (voice_common.faq_matcher); empty for typed text, taken as sure.
+    heard: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
