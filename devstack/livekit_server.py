@@ -24,18 +24,35 @@ from devstack.processes import LoggedProcess
 REPO = Path(__file__).resolve().parent.parent
 
 
-def livekit_server_binary() -> str:
-    """LIVEKIT_SERVER_BIN wins; else the binary scripts/setup.sh built; else one on PATH."""
-    explicit = os.environ.get("LIVEKIT_SERVER_BIN")
+def tool_binary(name: str, env_var: str) -> str:
+    """`env_var` wins; else the binary scripts/setup.sh built (recorded in .venv/<name>-path);
+    else one on PATH."""
+    explicit = os.environ.get(env_var)
     if explicit:
         return explicit
-    recorded = REPO / ".venv" / "livekit-server-path"
+    recorded = REPO / ".venv" / f"{name}-path"
     if recorded.exists():
         return recorded.read_text().strip()
-    found = shutil.which("livekit-server")
+    found = shutil.which(name)
     if found:
         return found
-    raise FileNotFoundError("livekit-server not found: run `make setup` or set LIVEKIT_SERVER_BIN")
+    raise FileNotFoundError(f"{name} not found: run `make setup` or set {env_var}")
+
+
+def livekit_server_binary() -> str:
+    return tool_binary("livekit-server", "LIVEKIT_SERVER_BIN")
+
+
+def stop_process(proc: subprocess.Popen[bytes] | None, timeout: float = 10) -> None:
+    """SIGTERM, then SIGKILL if it has not gone within `timeout` seconds."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
 
 
 @dataclass
@@ -45,12 +62,19 @@ class LiveKitServer:
     webhook_urls: list[str] = field(default_factory=list)
     port: int = field(default_factory=free_port)
     log_path: Path | None = None
+    # With Redis, LiveKit keeps rooms, SIP trunks and dispatch rules there, and its SIP service
+    # (devstack/sip_server.py) can reach it; without, it runs alone and in memory.
+    redis_address: str | None = None
     _proc: subprocess.Popen[bytes] | None = None
     _workdir: Path | None = None
 
     @property
     def url(self) -> str:
         return f"ws://127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
 
     @property
     def http_url(self) -> str:
@@ -78,6 +102,8 @@ class LiveKitServer:
             # was just ended must not bring it back.
             "room": {"auto_create": False, "empty_timeout": 30, "departure_timeout": 5},
         }
+        if self.redis_address:
+            conf["redis"] = {"address": self.redis_address}
         if self.webhook_urls:
             conf["webhook"] = {"api_key": self.api_key, "urls": self.webhook_urls}
         return conf
@@ -113,13 +139,7 @@ class LiveKitServer:
     def stop(self) -> None:
         if self._proc is None:
             return
-        if self._proc.poll() is None:
-            self._proc.terminate()
-            try:
-                self._proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait(5)
+        stop_process(self._proc)
         self._proc = None
         if self._workdir is not None:
             shutil.rmtree(self._workdir, ignore_errors=True)
