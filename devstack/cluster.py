@@ -163,7 +163,9 @@ class Cluster:
         }
 
     def start_gateway(self, i: int, timeout: float = 90) -> Process:
-        proc = self._spawn(f"gateway{i}", [sys.executable, "-m", "voice_gateway"], self.gateway_env(i))
+        proc = self._spawn(
+            f"gateway{i}", [sys.executable, "-m", "voice_gateway"], self.gateway_env(i)
+        )
         self.gateways[i] = proc
         _wait_http(f"{self.replica_url(i)}/healthz", proc, timeout)
         return proc

@@ -184,9 +184,7 @@ def deploy_gateway() -> list[dict[str, Any]]:
         "livenessProbe": {"httpGet": {"path": "/healthz", "port": 8080}, "periodSeconds": 10},
     }
     pod = {
-        "metadata": {
-            "annotations": {"prometheus.io/scrape": "true", "prometheus.io/port": "9090"}
-        }
+        "metadata": {"annotations": {"prometheus.io/scrape": "true", "prometheus.io/port": "9090"}}
     }
     return [
         _deployment("voice-gateway", 2, container, pod),
@@ -214,9 +212,7 @@ def deploy_worker() -> list[dict[str, Any]]:
         "resources": {"requests": {"cpu": "2", "memory": "3Gi"}},
     }
     pod = {
-        "metadata": {
-            "annotations": {"prometheus.io/scrape": "true", "prometheus.io/port": "9464"}
-        },
+        "metadata": {"annotations": {"prometheus.io/scrape": "true", "prometheus.io/port": "9464"}},
         # Lets live sessions drain on SIGTERM (AGENT_WORKER_DRAIN_TIMEOUT_SECONDS, 300).
         "spec": {"terminationGracePeriodSeconds": 330},
     }
@@ -239,7 +235,9 @@ def deploy_livekit() -> list[dict[str, Any]]:
         "env": [
             {
                 "name": "LIVEKIT_KEYS",
-                "valueFrom": {"secretKeyRef": {"name": "voice-orchestrator", "key": "LIVEKIT_KEYS"}},
+                "valueFrom": {
+                    "secretKeyRef": {"name": "voice-orchestrator", "key": "LIVEKIT_KEYS"}
+                },
             }
         ],
         "ports": [{"containerPort": DEPLOY_LIVEKIT_PORT}, {"containerPort": 7881}],
