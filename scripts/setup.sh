@@ -9,7 +9,8 @@ TOOLS_DIR="${VOICEGW_TOOLS_DIR:-$HOME/.cache/voicegw-tools}"
 PY="${PYTHON:-python3.11}"
 
 # chromium: the browser tests drive Debian's build (never a browser a tool downloads).
-apt_packages=(espeak-ng sox postgresql chromium)
+# redis-server: the cluster mode's LiveKit nodes share one (make cluster, make chaos).
+apt_packages=(espeak-ng sox postgresql chromium redis-server)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
