@@ -60,6 +60,9 @@ class GatewaySettings(BaseSettings):
     # A dispatch no worker took (none registered, all full) must not leave the caller waiting.
     agent_join_timeout_seconds: int = Field(default=30, ge=5)
     stuck_start_seconds: int = Field(default=60, ge=5)
+    # How often the reaper asks each live room's LiveKit node whether it still hosts the room; a
+    # room unanswered this long (two probes) is ended as livekit_node_lost.
+    room_probe_interval_seconds: float = Field(default=10.0, gt=0)
     # Rooms in LiveKit with no session record are flagged in /v1/ops/rooms; deleting them on
     # sight is opt-in, since other applications may share the LiveKit server.
     reap_orphan_rooms: bool = False

@@ -17,6 +17,7 @@ class FakeLiveKit(LiveKitRooms):
         self.taken: set[str] = set()  # rooms whose dispatch LiveKit assigned to a worker
         self.fail_on: set[str] = set()
         self.calls: list[tuple[str, str]] = []
+        self.lost: set[str] = set()  # rooms whose LiveKit node died (still listed, unreachable)
 
     def _maybe_fail(self, what: str) -> None:
         if what in self.fail_on:
@@ -47,6 +48,10 @@ class FakeLiveKit(LiveKitRooms):
 
     async def list_rooms(self, names: list[str] | None = None) -> list[LiveRoom]:
         return [r for r in self.rooms.values() if not names or r.name in names]
+
+    async def room_reachable(self, name: str) -> bool:
+        self.calls.append(("room_reachable", name))
+        return name not in self.lost
 
     async def has_users(self, room: str) -> bool:
         return room in self.rooms

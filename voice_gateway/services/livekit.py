@@ -21,6 +21,9 @@ from voice_gateway.errors import LiveKitUnavailable
 from voice_gateway.metrics import LIVEKIT_DURATION, LIVEKIT_ERRORS
 
 T = TypeVar("T")
+# The room probe's packet goes to an identity no participant has, on a topic no client reads.
+PROBE_IDENTITY = "voicegw-probe"
+PROBE_TOPIC = "lk.voicegw.probe"
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,14 +58,17 @@ class LiveKitRooms:
         self._timeout = aiohttp.ClientTimeout(total=settings.livekit_timeout_seconds)
 
     async def create_room(self, name: str, *, metadata: dict[str, Any]) -> None:
-        request = api.CreateRoomRequest(
+        request = self._room(name, metadata=json.dumps(metadata))
+        await self._call("create the room", self._api.room.create_room(request))
+
+    def _room(self, name: str, *, metadata: str = "") -> api.CreateRoomRequest:
+        return api.CreateRoomRequest(
             name=name,
             empty_timeout=self._settings.room_empty_timeout_seconds,
             departure_timeout=self._settings.room_departure_timeout_seconds,
             max_participants=8,
-            metadata=json.dumps(metadata),
+            metadata=metadata,
         )
-        await self._call("create the room", self._api.room.create_room(request))
 
     async def dispatch_agent(self, room: str, *, agent_name: str, metadata: str) -> str:
         request = api.CreateAgentDispatchRequest(
@@ -108,12 +114,43 @@ class LiveKitRooms:
         return len(dispatches)
 
     async def delete_room(self, name: str) -> bool:
-        """True when a room was deleted, False when LiveKit had no such room (already gone)."""
+        """True when a room was deleted, False when LiveKit had no such room (already gone).
+
+        A room whose LiveKit node died stays listed (Redis keeps it) yet no node can delete it:
+        DeleteRoom is routed to the dead node. Then the room is placed again (CreateRoom moves a
+        room off a node that stopped reporting onto a live one) and deleted there."""
         try:
-            await self._call(
-                "delete the room", self._api.room.delete_room(api.DeleteRoomRequest(room=name))
-            )
+            await self._delete_room(name)
+        except (_NotFound, LiveKitUnavailable):
+            if not await self._listed(name):
+                return False
+            await self._call("place the room again", self._api.room.create_room(self._room(name)))
+            try:
+                await self._delete_room(name)
+            except _NotFound:
+                return False
+        return True
+
+    async def _delete_room(self, name: str) -> None:
+        await self._call(
+            "delete the room", self._api.room.delete_room(api.DeleteRoomRequest(room=name))
+        )
+
+    async def _listed(self, name: str) -> bool:
+        return any(r.name == name for r in await self.list_rooms([name]))
+
+    async def room_reachable(self, name: str) -> bool:
+        """Whether the node hosting the room answers for it. ListRooms and ListParticipants read
+        Redis, which still shows a dead node's rooms with their last participants; a data packet
+        to nobody travels to the room's own node, so only a live node can accept it."""
+        request = api.SendDataRequest(
+            room=name, data=b"", destination_identities=[PROBE_IDENTITY], topic=PROBE_TOPIC
+        )
+        try:
+            await self._call("probe the room", self._api.room.send_data(request))
         except _NotFound:
+            return False
+        except LiveKitUnavailable:
             return False
         return True
 

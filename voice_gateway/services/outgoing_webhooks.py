@@ -46,6 +46,10 @@ class WebhookSender:
         self._outbox = outbox
         self._store = store
         self._http = http
+        # Events the receiver took whose delivery the store could not record yet (it was down):
+        # recorded on the next pass, and never sent again meanwhile. Their claim's lease (30 s)
+        # outlasts a database restart, so another replica does not send them either.
+        self._unrecorded: set[str] = set()
 
     async def enqueue(self, event_type: str, session_id: str) -> None:
         # session.ended waits a moment: the worker's last transcript lines are still on their way.
@@ -57,15 +61,24 @@ class WebhookSender:
     async def run_forever(self) -> None:
         while True:
             try:
+                await self._record_delivered()
                 events = await self._outbox.claim_due(
                     limit=20, lease_seconds=30, max_attempts=self._settings.webhook_max_attempts
                 )
                 await asyncio.gather(*(self._deliver(e) for e in events))
+                await self._record_delivered()
             except ApiError as exc:
                 log.warning("webhook_pass_failed", error=exc.message)
                 events = []
             if not events:
                 await asyncio.sleep(self._settings.webhook_poll_seconds)
+
+    async def _record_delivered(self) -> None:
+        """Marks what the receivers took as delivered; a store error leaves the rest for the
+        next pass (and stops this one)."""
+        for event_id in sorted(self._unrecorded):
+            await self._outbox.delivered(event_id)
+            self._unrecorded.discard(event_id)
 
     async def _payload(self, event: OutboundEvent) -> dict[str, Any]:
         record = await self._store.get_by_id(event.session_id)
@@ -103,7 +116,7 @@ class WebhookSender:
             ) as resp:
                 if 200 <= resp.status < 300:
                     WEBHOOK_DELIVERIES.labels(event.event_type, "delivered").inc()
-                    await self._outbox.delivered(event.id)
+                    self._unrecorded.add(event.id)
                     bound.info("webhook_delivered", status=resp.status)
                     return
                 error = f"HTTP {resp.status}"

@@ -1,0 +1,93 @@
+"""Many machines on loopback: a caller starts a session on either gateway replica, joins through
+either LiveKit node, and meets the agent; the room is one room to every node (LiveKit on Redis).
+
+The cluster (devstack/cluster.py, `make cluster`) is its own stack: two of everything cannot share
+the single-node `stack` fixture. `make chaos` kills its parts under load; this test only proves the
+healthy shape, so it stays short enough for every CI run (`-m cluster` runs it alone).
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from typing import Any
+
+import aiohttp
+import pytest
+from livekit import api
+
+from devstack.cluster import Cluster
+from devstack.voice_client import VoiceClient
+from tests.e2e.conftest import AGENT_JOIN_S
+
+pytestmark = [pytest.mark.e2e, pytest.mark.cluster]
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    c = Cluster(
+        api_key=f"vgw_sk_{secrets.token_urlsafe(32)}",
+        log_dir=tmp_path_factory.mktemp("cluster"),
+        extra_worker_env={"AGENT_WORKER_NUM_IDLE_PROCESSES": "1"},
+    )
+    try:
+        c.start()
+        yield c
+    finally:
+        c.stop()
+
+
+async def _start(cluster: Cluster, gateway: int) -> dict[str, Any]:
+    async with (
+        aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as http,
+        http.post(
+            f"{cluster.replica_url(gateway)}/v1/sessions/start",
+            json={"agentId": "demo"},
+            headers={"x-api-key": cluster.api_key},
+        ) as resp,
+    ):
+        body = await resp.json()
+        assert resp.status == 201, body
+        return body  # type: ignore[no-any-return]
+
+
+async def _end(cluster: Cluster, gateway: int, room: str) -> dict[str, Any]:
+    async with (
+        aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http,
+        http.post(
+            f"{cluster.replica_url(gateway)}/v1/sessions/end",
+            json={"roomName": room},
+            headers={"x-api-key": cluster.api_key},
+        ) as resp,
+    ):
+        body = await resp.json()
+        assert resp.status == 200, body
+        return body  # type: ignore[no-any-return]
+
+
+async def _rooms_on(cluster: Cluster, node: int) -> set[str]:
+    n = cluster.nodes[node]
+    async with api.LiveKitAPI(n.http_url, n.api_key, n.api_secret, failover=False) as lk:
+        return {r.name for r in (await lk.room.list_rooms(api.ListRoomsRequest())).rooms}
+
+
+@pytest.mark.parametrize(("gateway", "node"), [(0, 1), (1, 0)])
+async def test_a_session_on_either_gateway_meets_its_agent_through_either_node(
+    cluster: Cluster, gateway: int, node: int
+) -> None:
+    session = await _start(cluster, gateway)
+    room = session["roomName"]
+    # The token's URL is the nodes' one address; a client may as well dial one node directly.
+    assert session["livekitUrl"] == cluster.livekit_url
+    assert room in await _rooms_on(cluster, 0)
+    assert room in await _rooms_on(cluster, 1)
+
+    client = VoiceClient()
+    try:
+        await client.join(cluster.nodes[node].url, session["userToken"], subscribe=False)
+        await client.wait_for_agent(within=AGENT_JOIN_S)  # a participant of kind AGENT
+    finally:
+        ended = await _end(cluster, 1 - gateway, room)  # the other replica ends it
+        await client.leave()
+    assert ended["status"] == "ended" and ended["endReason"] == "client_ended"
+    assert room not in await _rooms_on(cluster, node)
