@@ -113,7 +113,7 @@ class Cluster:
 
     # --- lifecycle ------------------------------------------------------------------------
 
-    def start(self) -> None:
+    def start(self, *, workers: bool = True) -> None:
         self.redis.start()
         self.postgres.start()
         self.gateway_lb.start()
@@ -122,8 +122,9 @@ class Cluster:
             self.nodes[i].start()
         for i in range(self.size):
             self.start_gateway(i)
-        for i in range(self.size):
-            self.start_worker(i)
+        if workers:
+            for i in range(self.size):
+                self.start_worker(i)
 
     def stop(self) -> None:
         for i in range(self.size):

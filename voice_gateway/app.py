@@ -114,6 +114,7 @@ def create_app(settings: GatewaySettings) -> web.Application:
             sessions=session_service,
             livekit=livekit,
             capacity=capacity,
+            events=events,
         )
         app[REAPER] = reaper
         tasks = []

@@ -92,6 +92,9 @@ class GatewaySettings(BaseSettings):
     webhook_ended_delay_seconds: float = Field(default=2.0, ge=0)
     webhook_max_attempts: int = Field(default=10, ge=1)
     webhook_poll_seconds: float = Field(default=0.5, gt=0)
+    # A session started or ended this long ago without its event enqueued (its replica died
+    # between the two writes) gets the event from the reaper's leader.
+    webhook_sweep_grace_seconds: float = Field(default=30.0, gt=0)
 
     # The browser client (web/), served at `/`. Its page reads the publishable key below from
     # /config.json: a key the gateway stores at start (like the bootstrap key) when it does not

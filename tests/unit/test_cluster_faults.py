@@ -15,7 +15,7 @@ import pytest
 import pytest_asyncio
 from aiohttp import web
 from livekit import api
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from devstack.ports import free_port
 from tests.unit.conftest import OWNER
@@ -29,9 +29,9 @@ from voice_gateway.services.reaper import Reaper
 from voice_gateway.services.sessions import SessionService
 from voice_gateway.store.database import Database, now
 from voice_gateway.store.models import EndReason, SessionStatus
-from voice_gateway.store.outbox import OutboundEvent
+from voice_gateway.store.outbox import OutboundEvent, Outbox
 from voice_gateway.store.sessions import SessionStore
-from voice_gateway.store.tables import sessions
+from voice_gateway.store.tables import outbound_events, sessions
 
 pytestmark = pytest.mark.unit
 PROBE_S = 0.05
@@ -227,3 +227,37 @@ async def test_a_webhook_taken_while_the_store_was_down_is_sent_once(
         task.cancel()
     assert got == ["evt_1"]
     assert outbox.delivered_ids == ["evt_1"]
+
+
+async def test_events_a_dead_replica_never_enqueued_are_enqueued_once(
+    db: Database, livekit: FakeLiveKit
+) -> None:
+    """The replica died between the session's write and its event's: the leader's sweep enqueues
+    session.started (and session.ended) once, after a grace that lets a live replica do it."""
+    _, service = reaper_for(db, livekit)  # no events: as if the replica died before enqueuing
+    settings = GatewaySettings(webhook_urls=["http://127.0.0.1:1/hook"])
+    sender = WebhookSender(settings, Outbox(db), SessionStore(db), None)  # type: ignore[arg-type]
+    old, fresh = await start(service), await start(service)
+    async with db.connect() as conn:
+        await conn.execute(
+            update(sessions)
+            .where(sessions.c.room_name == old)
+            .values(started_at=now() - timedelta(seconds=60))
+        )
+    assert await sender.enqueue_unannounced() == 1
+    assert await sender.enqueue_unannounced() == 0
+    await service.end(old, reason=EndReason.CLIENT_ENDED)
+    async with db.connect() as conn:
+        await conn.execute(
+            update(sessions)
+            .where(sessions.c.room_name == old)
+            .values(ended_at=now() - timedelta(seconds=60))
+        )
+        rows = (await conn.execute(select(outbound_events.c.event_type))).scalars().all()
+    assert rows == ["session.started"]
+    assert await sender.enqueue_unannounced() == 1
+    async with db.connect() as conn:
+        rows = (await conn.execute(select(outbound_events.c.event_type))).scalars().all()
+    assert sorted(rows) == ["session.ended", "session.started"]
+    assert fresh  # started within the grace: left to its replica
+    await service.aclose()

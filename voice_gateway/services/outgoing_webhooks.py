@@ -27,6 +27,8 @@ log = structlog.get_logger("voice_gateway.outgoing_webhooks")
 
 SESSION_STARTED = "session.started"
 SESSION_ENDED = "session.ended"
+# How far back the leader looks for sessions whose event was never enqueued.
+UNANNOUNCED_HORIZON_S = 600
 
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:
@@ -57,6 +59,25 @@ class WebhookSender:
         await self._outbox.enqueue(
             event_type, session_id, list(self._settings.webhook_urls), delay_seconds=delay
         )
+
+    async def enqueue_unannounced(self) -> int:
+        """Enqueues the events a gateway never enqueued: a session's state and its event are two
+        writes, and a replica (or its database) may die between them. Run by the reaper's leader
+        only; the grace leaves the replica that made the change time to enqueue it itself."""
+        if not self._settings.webhook_urls:
+            return 0
+        count = 0
+        for event_type, stamp in ((SESSION_STARTED, "started_at"), (SESSION_ENDED, "ended_at")):
+            for session_id in await self._outbox.unannounced(
+                event_type,
+                stamp=stamp,
+                grace_seconds=self._settings.webhook_sweep_grace_seconds,
+                horizon_seconds=UNANNOUNCED_HORIZON_S,
+            ):
+                log.warning("webhook_unannounced", event_type=event_type, session_id=session_id)
+                await self.enqueue(event_type, session_id)
+                count += 1
+        return count
 
     async def run_forever(self) -> None:
         while True:

@@ -24,6 +24,7 @@ from voice_gateway.metrics import REAPER_ACTIONS, REAPER_FLAGGED
 from voice_gateway.services.capacity import AgentCapacity
 from voice_gateway.services.dispatch_watch import Next
 from voice_gateway.services.livekit import LiveKitRooms, LiveRoom
+from voice_gateway.services.outgoing_webhooks import WebhookSender
 from voice_gateway.services.sessions import SessionService
 from voice_gateway.store.database import Database, now
 from voice_gateway.store.models import EndReason, SessionRecord, SessionStatus
@@ -70,8 +71,10 @@ class Reaper:
         sessions: SessionService,
         livekit: LiveKitRooms,
         capacity: AgentCapacity | None = None,
+        events: WebhookSender | None = None,
     ) -> None:
         self._capacity = capacity
+        self._events = events
         self._settings = settings
         # Room probes (monotonic seconds): when each room was last probed, and since when its
         # node has not answered. Kept by the leader; a new leader starts afresh.
@@ -175,6 +178,8 @@ class Reaper:
             return actions
         if self._capacity is not None:
             await self._capacity.forget_stale()
+        if self._events is not None:
+            await self._events.enqueue_unannounced()
         REAPER_FLAGGED.clear()
         for action in actions:
             if action.action == FLAG:
