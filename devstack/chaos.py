@@ -258,8 +258,17 @@ class Chaos:
             call.agents.append((time.monotonic(), k))
             call.max_agents = max(call.max_agents, k)
 
+        def line_broke(*_: object) -> None:
+            # Every other caller gives up when its line breaks (its LiveKit node died) instead of
+            # letting the SDK reconnect: nobody brings that room back to a live node, so only
+            # the gateway's reaper can end it.
+            if i % 2 == 1 and not call.ended_by:
+                call.ended_by = "line_broke"
+                client.disconnected.set()
+
         room.on("participant_connected", count_agents)
         room.on("participant_disconnected", count_agents)
+        room.on("reconnecting", line_broke)
         try:
             await asyncio.wait_for(
                 client.join(body["livekitUrl"], body["userToken"], subscribe=False), 20
@@ -281,7 +290,9 @@ class Chaos:
         except (TimeoutError, AssertionError, rtc.ConnectError) as exc:
             self.log(f"caller{n}: {call.room}: {type(exc).__name__}")
         finally:
-            if client.disconnected.is_set():
+            if call.ended_by:
+                pass
+            elif client.disconnected.is_set():
                 call.ended_by = "server"
             elif i % 2 == 0:
                 call.ended_by = "hangup"
