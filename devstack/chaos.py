@@ -37,6 +37,7 @@ import asyncpg
 from livekit import api, rtc
 
 from devstack.cluster import Cluster
+from devstack.livekit_server import LiveKitServer
 from devstack.voice_client import VoiceClient
 from devstack.webhook_receiver import WebhookReceiver
 
@@ -200,8 +201,8 @@ class Chaos:
     def _kill_busiest_node(self) -> None:
         """The node hosting the most rooms now (Redis's room_node_map): the kill must hit calls."""
         assert self.cluster is not None
-        placement = Counter(_room_nodes(self.cluster.redis.port).values())
-        ids = [_node_id(_read(n.log_path)) for n in self.cluster.nodes]
+        placement = Counter(room_nodes(self.cluster.redis.port).values())
+        ids = [node_id(n) for n in self.cluster.nodes]
         busiest = max(range(len(ids)), key=lambda i: placement.get(ids[i] or "", 0))
         self.log(f"rooms per node {dict(placement)}; killing livekit{busiest}")
         self.kills[-1].what = f"livekit{busiest}:SIGKILL"
@@ -410,7 +411,7 @@ class Chaos:
         return {"rooms": rooms, "rows": rows, "live": live, "undelivered": undelivered}
 
 
-def _room_nodes(redis_port: int) -> dict[str, str]:
+def room_nodes(redis_port: int) -> dict[str, str]:
     """LiveKit's own placement of rooms on nodes, read from Redis (`room_node_map`)."""
     out = subprocess.run(
         ["redis-cli", "-p", str(redis_port), "--raw", "HGETALL", "room_node_map"],
@@ -421,8 +422,10 @@ def _room_nodes(redis_port: int) -> dict[str, str]:
     return dict(zip(out[::2], out[1::2], strict=False))
 
 
-def _read(path: Path | None) -> str:
-    return path.read_text(errors="replace") if path is not None and path.exists() else ""
+def node_id(node: LiveKitServer) -> str | None:
+    """The node's LiveKit id, from its startup line in its log."""
+    path = node.log_path
+    return _node_id(path.read_text(errors="replace") if path and path.exists() else "")
 
 
 def _node_id(log_text: str) -> str | None:

@@ -8,6 +8,7 @@ healthy shape, so it stays short enough for every CI run (`-m cluster` runs it a
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections.abc import Iterator
 from typing import Any
@@ -16,6 +17,7 @@ import aiohttp
 import pytest
 from livekit import api
 
+from devstack.chaos import node_id, room_nodes
 from devstack.cluster import Cluster
 from devstack.voice_client import VoiceClient
 from tests.e2e.conftest import AGENT_JOIN_S
@@ -29,6 +31,10 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         api_key=f"vgw_sk_{secrets.token_urlsafe(32)}",
         log_dir=tmp_path_factory.mktemp("cluster"),
         extra_worker_env={"AGENT_WORKER_NUM_IDLE_PROCESSES": "1"},
+        extra_gateway_env={
+            "VOICEGW_REAPER_INTERVAL_SECONDS": "1",
+            "VOICEGW_ROOM_PROBE_INTERVAL_SECONDS": "2",
+        },
     )
     try:
         c.start()
@@ -65,6 +71,17 @@ async def _end(cluster: Cluster, gateway: int, room: str) -> dict[str, Any]:
         return body  # type: ignore[no-any-return]
 
 
+async def _session(cluster: Cluster, gateway: int, room: str) -> dict[str, Any]:
+    async with (
+        aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http,
+        http.get(
+            f"{cluster.replica_url(gateway)}/v1/sessions/{room}",
+            headers={"x-api-key": cluster.api_key},
+        ) as resp,
+    ):
+        return await resp.json()  # type: ignore[no-any-return]
+
+
 async def _rooms_on(cluster: Cluster, node: int) -> set[str]:
     n = cluster.nodes[node]
     async with api.LiveKitAPI(n.http_url, n.api_key, n.api_secret, failover=False) as lk:
@@ -91,3 +108,25 @@ async def test_a_session_on_either_gateway_meets_its_agent_through_either_node(
         await client.leave()
     assert ended["status"] == "ended" and ended["endReason"] == "client_ended"
     assert room not in await _rooms_on(cluster, node)
+
+
+async def test_a_session_on_a_node_that_dies_is_ended_and_its_room_deleted(
+    cluster: Cluster,
+) -> None:
+    """No webhook ever comes from a dead node and Redis keeps listing its room: the reaper's
+    probe finds the room unanswered, ends the session (livekit_node_lost) and deletes the room
+    once LiveKit has moved it to the live node. Runs last: it kills a node (restarted after)."""
+    session = await _start(cluster, 0)
+    room = session["roomName"]
+    host = [node_id(n) for n in cluster.nodes].index(room_nodes(cluster.redis.port)[room])
+    other = 1 - host
+    cluster.kill_node(host)
+    try:
+        deadline = asyncio.get_running_loop().time() + 90
+        while (record := await _session(cluster, 1, room))["status"] != "ended":
+            assert asyncio.get_running_loop().time() < deadline, record
+            await asyncio.sleep(1)
+        assert record["endReason"] == "livekit_node_lost"
+        assert room not in await _rooms_on(cluster, other)
+    finally:
+        cluster.start_node(host)
