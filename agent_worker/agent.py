@@ -19,6 +19,7 @@ from livekit.agents import (
     JobContext,
     JobProcess,
     MetricsCollectedEvent,
+    llm,
     room_io,
 )
 from pydantic import ValidationError
@@ -32,6 +33,8 @@ from agent_worker.engines.factory import (
     build_tts,
     build_vad,
 )
+from agent_worker.engines.responder_llm import ResponderLLM
+from agent_worker.escalation import ESCALATE_TOOL, asks_for_person, build_escalation_tool
 from agent_worker.gateway_client import GatewayClient
 from agent_worker.metrics import ENGINE_ERRORS, SESSIONS, PipelineObserver, count_engine_error
 from voice_common.agent_config import DispatchMetadata
@@ -39,6 +42,14 @@ from voice_common.agent_config import DispatchMetadata
 log = structlog.get_logger("agent_worker.session")
 
 VOICE_TRACK = "agent_voice"
+# Who the agent talks to: people with a LiveKit client, and phone callers (SIP participants).
+CALLER_KINDS = [
+    rtc.ParticipantKind.PARTICIPANT_KIND_STANDARD,
+    rtc.ParticipantKind.PARTICIPANT_KIND_SIP,
+]
+SIP_CALL_STATUS = "sip.callStatus"
+# A phone caller's call can ring this long before the agent gives up on it.
+CALL_ANSWER_TIMEOUT = 120.0
 PREWARMED_VAD = "vad"
 PREWARMED_STT = "stt"
 # The timings `make bench` breaks voice-to-voice into; VAD metrics (one a second) are left out.
@@ -118,6 +129,7 @@ async def run_session(ctx: JobContext, settings: WorkerSettings) -> None:
     config = meta.config
     try:
         prewarmed_stt: dict[str, Any] = ctx.proc.userdata.get(PREWARMED_STT, {})
+        engine = build_llm(config.llm, config)
         session: AgentSession[None] = AgentSession(
             vad=build_vad(
                 config.vad,
@@ -125,7 +137,7 @@ async def run_session(ctx: JobContext, settings: WorkerSettings) -> None:
                 min_silence_seconds=settings.vad_min_silence_seconds,
             ),
             stt=prewarmed_stt.get(config.stt) or build_stt(config.stt, config.language),
-            llm=build_llm(config.llm, config),
+            llm=engine,
             tts=build_tts(config.tts, config.voice),
             turn_handling={
                 "turn_detection": "vad",
@@ -176,12 +188,23 @@ async def run_session(ctx: JobContext, settings: WorkerSettings) -> None:
         log.info("session_closed", reason=str(ev.reason), error=str(ev.error) if ev.error else None)
         ctx.shutdown(reason=f"session closed: {ev.reason}")
 
+    tools: list[llm.Tool | llm.Toolset] = []
+    if config.escalation.enabled:
+        tools.append(build_escalation_tool(gateway.escalate))
+        if isinstance(engine, ResponderLLM):
+            phrases = tuple(config.escalation.phrases)
+            engine.escalate_on(
+                lambda text: asks_for_person(text, phrases),
+                config.escalation.message,
+                ESCALATE_TOOL,
+            )
+
     await ctx.connect(auto_subscribe=AutoSubscribe.AUDIO_ONLY)
     await session.start(
-        agent=Agent(instructions=config.instructions),
+        agent=Agent(instructions=config.instructions, tools=tools),
         room=ctx.room,
         room_options=room_io.RoomOptions(
-            participant_kinds=[rtc.ParticipantKind.PARTICIPANT_KIND_STANDARD],
+            participant_kinds=CALLER_KINDS,
             audio_output=room_io.AudioOutputOptions(track_name=VOICE_TRACK),
             text_output=room_io.TextOutputOptions(sync_transcription=True),
             close_on_disconnect=True,
@@ -194,7 +217,33 @@ async def run_session(ctx: JobContext, settings: WorkerSettings) -> None:
         await player.start(room=ctx.room, agent_session=session)
         ctx.add_shutdown_callback(player.aclose)
 
-    participant = await ctx.wait_for_participant(kind=rtc.ParticipantKind.PARTICIPANT_KIND_STANDARD)
+    participant = await ctx.wait_for_participant(kind=CALLER_KINDS)
     log.info("user_joined", user_identity=participant.identity)
+    if participant.kind == rtc.ParticipantKind.PARTICIPANT_KIND_SIP:
+        # A greeting spoken while the phone still rings is lost: wait for the answer.
+        if not await _call_answered(ctx.room, participant):
+            log.info("call_not_answered")
+            return
+        await gateway.call_answered()
     handle = session.say(config.greeting, allow_interruptions=False)
     await asyncio.shield(handle.wait_for_playout())
+
+
+async def _call_answered(room: rtc.Room, participant: rtc.RemoteParticipant) -> bool:
+    """LiveKit's SIP service marks the caller `sip.callStatus: active` once the call is up (an
+    inbound call is answered as soon as it hears the agent's track)."""
+    answered = asyncio.Event()
+
+    def check(*_: object) -> None:
+        if participant.attributes.get(SIP_CALL_STATUS) == "active":
+            answered.set()
+
+    room.on("participant_attributes_changed", check)
+    try:
+        check()
+        await asyncio.wait_for(answered.wait(), CALL_ANSWER_TIMEOUT)
+        return True
+    except TimeoutError:
+        return False
+    finally:
+        room.off("participant_attributes_changed", check)

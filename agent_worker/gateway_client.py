@@ -78,6 +78,15 @@ class GatewayClient:
     async def agent_failed(self, error: str) -> None:
         await self._post("/agent-failed", {"error": error})
 
+    async def call_answered(self) -> None:
+        await self._post("/answered", {})
+
+    async def escalate(self, flush_timeout: float = 5.0) -> None:
+        """The transcript so far goes first: the gateway's webhook carries it."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._queue.join(), flush_timeout)
+        await self._post("/escalate", {})
+
     async def aclose(self, *, flush_timeout: float = 5.0) -> None:
         # Keyword-only on purpose: livekit-agents passes the shutdown reason as the first
         # positional argument to a shutdown callback that takes one.

@@ -12,9 +12,35 @@ import secrets
 import signal
 import sys
 import threading
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 from devstack.stack import Stack
+
+# Numbers `make dev` answers, each with its agent from voice_gateway/agents.yaml.
+DEV_NUMBERS = {"+15550100": "demo", "+15550101": "support"}
+
+
+def add_dev_numbers(stack: Stack, api_key: str) -> list[str]:
+    """Through the API, as an operator would: a number that already exists is left as it is."""
+    added = []
+    for number, agent in DEV_NUMBERS.items():
+        body = {"number": number, "agentId": agent, "allowedAddresses": ["127.0.0.1/32"]}
+        request = urllib.request.Request(
+            f"{stack.gateway_url}/v1/phone-numbers",
+            data=json.dumps(body).encode(),
+            headers={"x-api-key": api_key, "content-type": "application/json"},
+            method="POST",
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=30):
+                pass
+        except urllib.error.HTTPError as exc:
+            if exc.code != 409:
+                raise
+        added.append(f"{number} ({agent})")
+    return added
 
 
 def web_key_for(data_dir: Path, origin: str) -> str:
@@ -46,6 +72,7 @@ def main() -> int:
         log_dir=data_dir,
         database_url=os.environ.get("VOICEGW_DATABASE_URL"),
         web_key=web_key_for(data_dir, f"http://127.0.0.1:{port}"),
+        sip_port=int(os.environ.get("VOICEGW_DEV_SIP_PORT", "0")) or None,
     )
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -56,6 +83,11 @@ def main() -> int:
         if not os.environ.get("VOICEGW_DEV_API_KEY"):
             print(f"dev API key (owner, every scope): {api_key}")
         print(f"page: open {stack.gateway_url}/ in a browser and press Talk")
+        if stack.sip is not None:
+            numbers = add_dev_numbers(stack, api_key)
+            print(f"phone: dial sip:<number>@{stack.sip.address} (udp or tcp) from 127.0.0.1;")
+            print(f"       numbers: {', '.join(numbers)}")
+            print(f"       e.g. baresip: /dial {stack.sip.uri('+15550100')}")
         print(
             f"ready: curl -s -X POST {stack.gateway_url}/v1/sessions/start "
             f"-H 'x-api-key: {api_key}' -H 'content-type: application/json' "

@@ -22,12 +22,15 @@ from pathlib import Path
 
 from agent_worker.capacity_report import FIRST_REPORT_MARK
 from devstack.livekit_server import LiveKitServer
-from devstack.ports import free_port
+from devstack.ports import free_port, free_tcp_udp_port
 from devstack.processes import LoggedProcess
+from devstack.redis_server import RedisServer
+from devstack.sip_server import SipServer
 
 # A worker is ready once the gateway has its first capacity report (after LiveKit registered it):
 # before that, /start would refuse with no_agent_available.
 WORKER_READY_MARK = FIRST_REPORT_MARK
+LOOPBACK_DESTINATIONS = ["127.0.0.1/32", "::1/128"]
 
 
 @dataclass
@@ -59,16 +62,33 @@ class Stack:
     extra_worker_env: dict[str, str] = field(default_factory=dict)
     # The publishable key of the page the gateway serves (stored by the gateway at start).
     web_key: str = field(default_factory=lambda: f"vgw_pk_{secrets.token_urlsafe(32)}")
+    # Phone calls: Redis shared by LiveKit and its SIP service, and the SIP service itself.
+    phone: bool = True
+    sip_port: int | None = None  # None: a free one
     livekit: LiveKitServer = field(init=False)
+    redis: RedisServer | None = field(init=False, default=None)
+    sip: SipServer | None = field(init=False, default=None)
     gateway: Process | None = None
     workers: list[Process] = field(default_factory=list)
     _workers_started: int = 0
 
     def __post_init__(self) -> None:
+        if self.phone:
+            self.redis = RedisServer(log_path=self.log_dir / "redis.log")
         self.livekit = LiveKitServer(
             webhook_urls=[f"{self.gateway_url}/v1/livekit/webhook"],
             log_path=self.log_dir / "livekit.log",
+            redis_address=self.redis.address if self.redis else None,
         )
+        if self.redis is not None:
+            self.sip = SipServer(
+                api_key=self.livekit.api_key,
+                api_secret=self.livekit.api_secret,
+                ws_url=self.livekit.url,
+                redis_address=self.redis.address,
+                log_path=self.log_dir / "sip.log",
+                port=self.sip_port or free_tcp_udp_port(),
+            )
         if self.database_url is None:
             self.database_url = f"sqlite+aiosqlite:///{self.log_dir / 'voicegw.db'}"
 
@@ -92,6 +112,9 @@ class Stack:
             "VOICEGW_BOOTSTRAP_API_KEY": self.api_key,
             "VOICEGW_AGENT_NAME": self.agent_name,
             "VOICEGW_WEB_PUBLISHABLE_KEY": self.web_key,
+            # Network safety: trunks and transfers may point at this machine only, so no test
+            # and no `make dev` can have the SIP service dial out.
+            "VOICEGW_SIP_ALLOWED_DESTINATIONS": json.dumps(LOOPBACK_DESTINATIONS),
             **self.extra_gateway_env,
         }
 
@@ -105,7 +128,11 @@ class Stack:
         }
 
     def start(self) -> None:
+        if self.redis is not None:
+            self.redis.start()
         self.livekit.start()
+        if self.sip is not None:
+            self.sip.start()
         self.start_gateway()
         self.start_worker()
 
@@ -135,6 +162,19 @@ class Stack:
             time.sleep(0.1)
         return worker
 
+    def restart_livekit(self, *, empty_redis: bool = False) -> None:
+        """LiveKit and its SIP service go down and come back on the same ports (with an empty
+        Redis if asked): what an outage of the LiveKit tier looks like to the gateway and the
+        worker, which reconnect by themselves."""
+        if self.sip is not None:
+            self.sip.stop()
+        self.livekit.stop()
+        if self.redis is not None and empty_redis:
+            self.redis.restart()
+        self.livekit.start()
+        if self.sip is not None:
+            self.sip.start()
+
     def stop_gateway(self) -> None:
         if self.gateway is not None:
             self.gateway.stop()
@@ -145,7 +185,11 @@ class Stack:
             worker.stop(timeout=20)
         self.workers.clear()
         self.stop_gateway()
+        if self.sip is not None:
+            self.sip.stop()
         self.livekit.stop()
+        if self.redis is not None:
+            self.redis.stop()
 
     def _spawn(self, name: str, argv: list[str], env: dict[str, str]) -> Process:
         # Cloud keys of the caller's shell never leak into the stack: the offline engines are

@@ -5,12 +5,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 LIVEKIT_VERSION="v1.13.5"
+LIVEKIT_SIP_VERSION="v1.8.0"
 TOOLS_DIR="${VOICEGW_TOOLS_DIR:-$HOME/.cache/voicegw-tools}"
 PY="${PYTHON:-python3.11}"
 
 # chromium: the browser tests drive Debian's build (never a browser a tool downloads).
-# redis-server: the cluster mode's LiveKit nodes share one (make cluster, make chaos).
-apt_packages=(espeak-ng sox postgresql chromium redis-server)
+# redis-server: LiveKit and its SIP service share one; the libs build livekit-sip; baresip and
+# SIPp (sip-tester) are the SIP phones of the phone tests.
+apt_packages=(espeak-ng sox postgresql chromium redis-server libopus-dev libopusfile-dev libsoxr-dev
+  pkg-config baresip-core sip-tester)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
@@ -44,6 +47,24 @@ if [ -z "${LIVEKIT_SERVER_BIN:-}" ]; then
   echo "$bin" > .venv/livekit-server-path
 else
   echo "$LIVEKIT_SERVER_BIN" > .venv/livekit-server-path
+fi
+
+# LiveKit's SIP service (phone calls). `go install …@version` fails on it: the module proxy refuses
+# its version list (a deprecation check), so the module is downloaded first and installed from the
+# local module cache. Reused when the pinned version is there.
+if [ -z "${LIVEKIT_SIP_BIN:-}" ]; then
+  sip_bin="$TOOLS_DIR/livekit-sip-$LIVEKIT_SIP_VERSION/livekit-sip"
+  if [ ! -x "$sip_bin" ]; then
+    echo "setup: building livekit-sip $LIVEKIT_SIP_VERSION into $TOOLS_DIR (a few minutes, once)"
+    mkdir -p "$TOOLS_DIR/livekit-sip-$LIVEKIT_SIP_VERSION"
+    go mod download "github.com/livekit/sip@$LIVEKIT_SIP_VERSION"
+    GOPROXY="file://$(go env GOMODCACHE)/cache/download,$(go env GOPROXY)" \
+      GOBIN="$TOOLS_DIR/livekit-sip-$LIVEKIT_SIP_VERSION" GOFLAGS=-mod=mod \
+      go install "github.com/livekit/sip/cmd/livekit-sip@$LIVEKIT_SIP_VERSION"
+  fi
+  echo "$sip_bin" > .venv/livekit-sip-path
+else
+  echo "$LIVEKIT_SIP_BIN" > .venv/livekit-sip-path
 fi
 
 # The browser client (web/): dependencies exactly as web/package-lock.json pins them, then the

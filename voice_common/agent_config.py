@@ -43,6 +43,34 @@ class BackgroundAudioConfig(_Model):
     thinking_volume: float = Field(default=0.7, ge=0.0, le=1.0)
 
 
+TRANSFER_TARGET = r"^(sip:[^\s@]+@[^\s]+|tel:\+?[0-9*#-]{2,32})$"
+
+
+class EscalationConfig(_Model):
+    """When the caller asks for a person. The offline responder listens for `phrases`; an LLM
+    engine gets a tool to call instead. Either way the agent says `message`, then the gateway
+    transfers a phone caller to `transferTo`, or, with none (and for web sessions), ends the
+    session `escalated` and sends integrations a `session.escalated` webhook with the transcript.
+    """
+
+    enabled: bool = True
+    phrases: list[str] = Field(
+        default_factory=lambda: [
+            "speak to a person",
+            "talk to a person",
+            "real person",
+            "human",
+            "operator",
+            "representative",
+        ],
+        max_length=64,
+    )
+    message: str = Field(
+        default="Of course. I am passing you to a colleague now.", min_length=1, max_length=1000
+    )
+    transfer_to: str | None = Field(default=None, pattern=TRANSFER_TARGET, max_length=256)
+
+
 def _check_engine(value: str, providers: frozenset[str], kind: str) -> str:
     if not _ENGINE_RE.match(value):
         raise ValueError(f"{kind} engine must look like 'provider' or 'provider:model'")
@@ -69,6 +97,7 @@ class AgentConfig(_Model):
         default="Sorry, I did not catch that. Could you say it another way?", max_length=1000
     )
     background_audio: BackgroundAudioConfig = Field(default_factory=BackgroundAudioConfig)
+    escalation: EscalationConfig = Field(default_factory=EscalationConfig)
     max_duration_seconds: int = Field(default=1800, ge=5, le=86400)
 
     @field_validator("vad")
@@ -111,6 +140,8 @@ class DispatchMetadata(_Model):
     # the first); the worker names it when it claims the session, so a late job of a replaced
     # dispatch is turned away instead of becoming a second agent.
     attempt: int = Field(default=1, ge=1)
+    # "web" or "phone": a phone caller is a SIP participant whose call must be answered first.
+    channel: str = "web"
 
 
 def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:

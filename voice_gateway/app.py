@@ -24,27 +24,37 @@ from voice_gateway.routes import (
     livekit_token,
     meta,
     ops,
+    phone,
     reads,
     sessions,
     web_page,
     webhooks,
 )
 from voice_gateway.services.audit import SessionAudit
+from voice_gateway.services.calls import OutboundCalls
 from voice_gateway.services.capacity import AgentCapacity
+from voice_gateway.services.credentials import CredentialBox
+from voice_gateway.services.handoff import Handoff
 from voice_gateway.services.keys import KeyService, default_limits
 from voice_gateway.services.limits import StartLimiter
 from voice_gateway.services.livekit import LiveKitRooms
+from voice_gateway.services.livekit_sip import LiveKitSip
 from voice_gateway.services.outgoing_webhooks import WebhookSender
+from voice_gateway.services.phone_lines import PhoneLines
 from voice_gateway.services.reaper import Reaper
 from voice_gateway.services.sessions import SessionService
 from voice_gateway.services.web_page import prepare_web_page
+from voice_gateway.sip_destinations import SipDestinations
 from voice_gateway.state import (
     AUDIT_STORE,
+    CALLS,
     CAPACITY,
     CATALOGUE,
     DATABASE,
+    HANDOFF,
     KEYS,
     LIVEKIT,
+    PHONE_LINES,
     REAPER,
     SESSION_STORE,
     SESSIONS,
@@ -56,6 +66,7 @@ from voice_gateway.store.database import Database
 from voice_gateway.store.keys import KeyStore
 from voice_gateway.store.limits import RateCounterStore
 from voice_gateway.store.outbox import Outbox
+from voice_gateway.store.phone import OutboundTrunkStore, PhoneNumberStore
 from voice_gateway.store.sessions import SessionStore
 from voice_gateway.store.workers import WorkerStore
 
@@ -95,6 +106,7 @@ def create_app(settings: GatewaySettings) -> web.Application:
         app[SESSION_STORE] = store
         events = WebhookSender(settings, Outbox(db), store, http)
         capacity = AgentCapacity(settings, WorkerStore(db))
+        session_audit = SessionAudit(audit_store)
         app[CAPACITY] = capacity
         session_service = SessionService(
             settings=settings,
@@ -103,10 +115,46 @@ def create_app(settings: GatewaySettings) -> web.Application:
             livekit=livekit,
             events=events,
             limiter=StartLimiter(RateCounterStore(db)),
-            audit=SessionAudit(audit_store),
+            audit=session_audit,
             capacity=capacity,
         )
         app[SESSIONS] = session_service
+        sip = LiveKitSip(settings, http)
+        box = CredentialBox.from_settings(settings)
+        destinations = SipDestinations(settings.sip_allowed_destinations)
+        numbers = PhoneNumberStore(db)
+        lines = PhoneLines(
+            settings=settings,
+            catalogue=catalogue,
+            store=numbers,
+            session_store=store,
+            sessions=session_service,
+            livekit=livekit,
+            sip=sip,
+            box=box,
+            audit=session_audit,
+        )
+        calls = OutboundCalls(
+            settings=settings,
+            trunks=OutboundTrunkStore(db),
+            numbers=numbers,
+            sessions=session_service,
+            sip=sip,
+            box=box,
+            destinations=destinations,
+            audit=session_audit,
+        )
+        app[PHONE_LINES] = lines
+        app[CALLS] = calls
+        app[HANDOFF] = Handoff(
+            settings=settings,
+            sessions=session_service,
+            store=store,
+            sip=sip,
+            events=events,
+            destinations=destinations,
+            audit=session_audit,
+        )
         reaper = Reaper(
             settings=settings,
             db=db,
@@ -115,6 +163,7 @@ def create_app(settings: GatewaySettings) -> web.Application:
             livekit=livekit,
             capacity=capacity,
             events=events,
+            phone=(lines, calls),
         )
         app[REAPER] = reaper
         tasks = []
@@ -123,6 +172,7 @@ def create_app(settings: GatewaySettings) -> web.Application:
         if settings.webhook_urls:
             tasks.append(asyncio.create_task(events.run_forever(), name="outgoing-webhooks"))
         yield
+        await calls.aclose()
         for task in tasks:
             task.cancel()
         for task in tasks:
@@ -140,6 +190,7 @@ def create_app(settings: GatewaySettings) -> web.Application:
     app.add_routes(internal.routes)
     app.add_routes(webhooks.routes)
     app.add_routes(keys.routes)
+    app.add_routes(phone.routes)
     app.add_routes(agents.routes)
     app.add_routes(livekit_token.routes)
     app.add_routes(audit.routes)

@@ -7,6 +7,8 @@ from pathlib import Path
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from voice_gateway.sip_destinations import parse_destination
+
 DEFAULT_CATALOGUE = Path(__file__).with_name("agents.yaml")
 # Where `npm run build` (scripts/setup.sh) puts the browser client of this checkout.
 DEFAULT_WEB_DIR = Path(__file__).resolve().parent.parent / "web" / "dist"
@@ -109,7 +111,37 @@ class GatewaySettings(BaseSettings):
     metrics_port: int | None = Field(default=None, ge=0, le=65535)
     metrics_host: str = "127.0.0.1"
 
+    # Phone calls (services/phone_lines.py, services/calls.py). SIP passwords are kept encrypted
+    # with this key (a Fernet key: 32 url-safe base64 bytes); unset, one is derived from the
+    # LiveKit API secret, so rotating that secret then means re-entering the passwords.
+    phone_credentials_key: SecretStr | None = None
+    # How often LiveKit's SIP state (trunks, dispatch rules, ready rooms: Redis only) is checked
+    # against the database and rebuilt where it went missing.
+    phone_reconcile_interval_seconds: float = Field(default=10.0, gt=0)
+    # A number's ready room waits this long for its call before LiveKit may drop it (it is
+    # replaced by the reconciler well before).
+    phone_ready_room_ttl_seconds: int = Field(default=86400, ge=60)
+    # Outbound calls: how long a phone may ring, and the trunk used when a request names none.
+    phone_ringing_timeout_seconds: int = Field(default=30, ge=5, le=600)
+    default_outbound_trunk: str | None = None
+    # Transfers: how long the transfer target may ring before the transfer fails.
+    transfer_timeout_seconds: int = Field(default=30, ge=5, le=300)
+    # Where LiveKit's SIP service may be told to send a call (sip_destinations.py):
+    # an outbound trunk's address and a sip: transfer target's host must match an entry (an IP
+    # address or CIDR network, a host name, or *.domain; names are matched as written, never
+    # looked up); the entry `tel` allows tel: transfer targets. Empty, the default: no outbound
+    # trunk and no transfer until the operator names its carriers and PBXs. The test and dev
+    # stacks allow loopback only.
+    sip_allowed_destinations: list[str] = Field(default_factory=list)
+
     log_level: str = "INFO"
+
+    @field_validator("sip_allowed_destinations")
+    @classmethod
+    def _destinations(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            parse_destination(entry)  # a typo fails the start, not a call
+        return value
 
     @field_validator("web_publishable_key")
     @classmethod

@@ -52,6 +52,12 @@ class WrongKeyType(ApiError):
     status, code = 403, "wrong_key_type"
 
 
+class DestinationNotAllowed(ApiError):
+    """A trunk address or transfer target outside VOICEGW_SIP_ALLOWED_DESTINATIONS."""
+
+    status, code = 403, "destination_not_allowed"
+
+
 class SecretKeyInBrowser(ApiError):
     status, code = 403, "secret_key_in_browser"
 
@@ -70,6 +76,14 @@ class KeyNotFound(ApiError):
 
 class NotFound(ApiError):
     status, code = 404, "not_found"
+
+
+class PhoneNumberNotFound(NotFound):
+    code = "phone_number_not_found"
+
+
+class OutboundTrunkNotFound(NotFound):
+    code = "outbound_trunk_not_found"
 
 
 class WebClientNotBuilt(ApiError):
@@ -92,6 +106,18 @@ class IdempotencyInProgress(RetryLater):
     status, code = 409, "idempotency_in_progress"
 
 
+class PhoneNumberExists(ApiError):
+    status, code = 409, "phone_number_exists"
+
+
+class NotAPhoneCall(ApiError):
+    status, code = 409, "not_a_phone_call"
+
+
+class CallNotActive(ApiError):
+    status, code = 409, "call_not_active"
+
+
 class JobNotWanted(ApiError):
     """Told to a worker whose job may not join: the session is over, or another job has it."""
 
@@ -108,6 +134,12 @@ class UnsupportedMediaType(ApiError):
 
 class RateLimited(RetryLater):
     status, code = 429, "rate_limited"
+
+
+class TransferFailed(ApiError):
+    """LiveKit's SIP service tried the transfer (REFER) and it did not complete."""
+
+    status, code = 502, "transfer_failed"
 
 
 class LiveKitUnavailable(ApiError):

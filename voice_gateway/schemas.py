@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from voice_gateway.store.models import Channel, SessionRecord, SessionStatus
+from voice_gateway.store.models import CallDirection, Channel, SessionRecord, SessionStatus
 
 IDENTITY_PATTERN = r"^[A-Za-z0-9_.:@-]{1,128}$"
 ROOM_NAME_PATTERN = r"^[A-Za-z0-9_.:@-]{1,128}$"
@@ -132,6 +132,13 @@ def setup_timeline(s: SessionRecord) -> list[TimelineStep]:
     return steps
 
 
+class PhoneView(_Out):
+    direction: CallDirection
+    caller_number: str
+    called_number: str
+    sip_call_id: str | None
+
+
 class SessionView(_Out):
     session_id: str
     room_name: str
@@ -148,6 +155,7 @@ class SessionView(_Out):
     error: str | None = None
     dispatch_attempts: int | None = None
     timeline: list[TimelineStep] | None = None
+    phone: PhoneView | None = None
 
     @classmethod
     def of(cls, s: SessionRecord, *, detail: bool = False) -> SessionView:
@@ -175,6 +183,14 @@ class SessionView(_Out):
             error=s.error if detail else None,
             dispatch_attempts=s.dispatch_attempts if detail else None,
             timeline=setup_timeline(s) if detail else None,
+            phone=PhoneView(
+                direction=CallDirection(s.phone.direction),
+                caller_number=s.phone.caller_number,
+                called_number=s.phone.called_number,
+                sip_call_id=s.phone.sip_call_id,
+            )
+            if s.phone
+            else None,
         )
 
     def dump(self) -> dict[str, Any]:
@@ -182,9 +198,12 @@ class SessionView(_Out):
 
 
 class SessionListQuery(_In):
-    status: list[Literal["starting", "active", "ended", "failed"]] = Field(default_factory=list)
+    status: list[Literal["starting", "ringing", "active", "ended", "failed"]] = Field(
+        default_factory=list
+    )
     agent_id: str | None = Field(default=None, max_length=64)
     user_identity: str | None = Field(default=None, pattern=IDENTITY_PATTERN)
+    channel: Literal["web", "phone", "chat"] | None = None
     since: Timestamp | None = None
     until: Timestamp | None = None
     cursor: str | None = Field(default=None, max_length=200)

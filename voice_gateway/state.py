@@ -6,9 +6,12 @@ from aiohttp import web
 
 from voice_gateway.catalogue import AgentCatalogue
 from voice_gateway.config import GatewaySettings
+from voice_gateway.services.calls import OutboundCalls
 from voice_gateway.services.capacity import AgentCapacity
+from voice_gateway.services.handoff import Handoff
 from voice_gateway.services.keys import KeyService
 from voice_gateway.services.livekit import LiveKitRooms
+from voice_gateway.services.phone_lines import PhoneLines
 from voice_gateway.services.reaper import Reaper
 from voice_gateway.services.sessions import SessionService
 from voice_gateway.services.web_page import WebPage
@@ -27,3 +30,6 @@ CATALOGUE = web.AppKey("catalogue", AgentCatalogue)
 WEB_PAGE = web.AppKey("web_page", WebPage)
 AUDIT_STORE = web.AppKey("audit_store", AuditStore)
 CAPACITY = web.AppKey("capacity", AgentCapacity)
+PHONE_LINES = web.AppKey("phone_lines", PhoneLines)
+CALLS = web.AppKey("calls", OutboundCalls)
+HANDOFF = web.AppKey("handoff", Handoff)

@@ -8,7 +8,7 @@ the config changes.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Never
 
 from livekit.agents import (
@@ -74,6 +74,22 @@ class ResponderLLM(llm.LLM[Never]):
         super().__init__()
         self._faq = tuple(faq)
         self._fallback = fallback
+        self._escalation: tuple[Callable[[str], bool], str, str] | None = None
+
+    def escalate_on(self, asks_for_person: Callable[[str], bool], message: str, tool: str) -> None:
+        """When `asks_for_person(user_text)`, say `message` and call `tool` (if the agent offers
+        it), as a hosted LLM would."""
+        self._escalation = (asks_for_person, message, tool)
+
+    def escalation_for(
+        self, chat_ctx: llm.ChatContext, tool_names: Sequence[str]
+    ) -> tuple[str, str] | None:
+        """(message, tool) when the caller's last words ask for a person."""
+        text = last_user_text(chat_ctx)
+        if self._escalation is None or text is None:
+            return None
+        asks, message, tool = self._escalation
+        return (message, tool) if tool in tool_names and asks(text) else None
 
     @property
     def model(self) -> str:
@@ -120,6 +136,14 @@ class ResponderStream(llm.LLMStream):
 
     async def _run(self) -> None:
         request_id = utils.shortuuid("responder_")
+        names = llm.tool_context.get_fnc_tool_names(self._tools)
+        handoff = self._responder.escalation_for(self._chat_ctx, names)
+        if handoff is not None:
+            message, tool = handoff
+            call = llm.FunctionToolCall(name=tool, arguments="{}", call_id=utils.shortuuid("call_"))
+            delta = llm.ChoiceDelta(role="assistant", content=message, tool_calls=[call])
+            self._event_ch.send_nowait(llm.ChatChunk(id=request_id, delta=delta))
+            return
         answer = self._responder.answer_for(self._chat_ctx)
         for i, piece in enumerate(split_sentences(answer)):
             self._event_ch.send_nowait(

@@ -56,6 +56,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
+    # A test that restarts part of the shared stack runs after every other test on that stack.
+    for item in [i for i in items if i.get_closest_marker("disruptive")]:
+        param = _stack_param(item)
+        last = max(i for i, other in enumerate(items) if _stack_param(other) == param)
+        items.remove(item)
+        items.insert(last, item)
+
+
+def _stack_param(item: pytest.Item) -> object:
+    callspec = getattr(item, "callspec", None)
+    return callspec.params.get("stack") if callspec is not None else None
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
@@ -84,6 +95,8 @@ def stack(
             # A worker restarted on a loaded machine may take longer than the default 30 s to
             # report; the dispatch watch waits that long for one before it gives a session up.
             "VOICEGW_AGENT_JOIN_TIMEOUT_SECONDS": "60",
+            "VOICEGW_PHONE_RECONCILE_INTERVAL_SECONDS": "1",
+            "VOICEGW_PHONE_RINGING_TIMEOUT_SECONDS": "8",
         },
     )
     try:
@@ -147,6 +160,11 @@ class Gateway:
     async def get(self, path: str, *, key: str | None = "default") -> tuple[int, Any]:
         headers = {"x-api-key": self.stack.api_key if key == "default" else key or ""}
         async with self.http.get(self.stack.gateway_url + path, headers=headers) as resp:
+            return resp.status, await resp.json(content_type=None)
+
+    async def delete(self, path: str) -> tuple[int, Any]:
+        headers = {"x-api-key": self.stack.api_key}
+        async with self.http.delete(self.stack.gateway_url + path, headers=headers) as resp:
             return resp.status, await resp.json(content_type=None)
 
     async def session(self, room_name: str) -> dict[str, Any]:

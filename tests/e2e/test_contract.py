@@ -1,7 +1,8 @@
 """The contract, fuzzed: schemathesis reads the live gateway's own OpenAPI document and sends
 every operation bounded examples (schema-valid and not). No answer may be a 5xx, every answer
 must be one the document lists, in its schema, and nothing the run starts may be left behind:
-no room in LiveKit, no live session, no usable key."""
+no room in LiveKit (a phone number's ready room included), no live session, no usable key.
+What would dial or transfer is left out (tests/e2e/schemathesis.toml)."""
 
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
 # Bounds: examples per operation and phases; about a thousand requests in all.
 MAX_EXAMPLES = 10
 PHASES = "examples,coverage,fuzzing"
-ALL_SCOPES = ["sessions:write", "sessions:read", "keys:write", "ops:write"]
+ALL_SCOPES = ["sessions:write", "sessions:read", "keys:write", "ops:write", "phone:write"]
 
 
 async def audit(gateway: Gateway, **query: str) -> list[dict[str, Any]]:
@@ -46,7 +47,7 @@ async def audit(gateway: Gateway, **query: str) -> list[dict[str, Any]]:
 
 
 async def live_rooms(gateway: Gateway) -> set[str]:
-    status, page = await gateway.get("/v1/sessions?status=starting,active&limit=200")
+    status, page = await gateway.get("/v1/sessions?status=starting,ringing,active&limit=200")
     assert status == 200, page
     return {s["roomName"] for s in page["data"]}
 
@@ -71,6 +72,14 @@ async def end_what_it_started(
         status, ended = await gateway.end(room)
         assert status == 200, ended
     return rooms
+
+
+async def delete_numbers_it_made(gateway: Gateway, fuzz_key_id: str) -> None:
+    """A number holds a ready room in LiveKit: each one the run made goes, with its room."""
+    made = await audit(gateway, actorKeyId=fuzz_key_id, event="phone_number.created")
+    for number_id in {e["details"]["numberId"] for e in made}:
+        status, payload = await gateway.delete(f"/v1/phone-numbers/{number_id}")
+        assert status in (200, 404), payload
 
 
 async def revoke_what_it_made(gateway: Gateway, key_ids: list[str]) -> None:
@@ -137,6 +146,7 @@ async def test_the_gateway_keeps_its_documented_contract(
         )
     finally:
         started = await end_what_it_started(gateway, fuzz["id"], live_before)
+        await delete_numbers_it_made(gateway, fuzz["id"])
         made = [
             e["keyId"] for e in await audit(gateway, actorKeyId=fuzz["id"], event="key.created")
         ]

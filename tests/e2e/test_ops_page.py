@@ -176,3 +176,52 @@ async def test_a_key_the_page_cannot_use_is_refused_with_what_to_do(
     await expect(alert).to_contain_text(hint)
     await expect(table(page)).to_have_count(0)
     assert await page.evaluate(f"sessionStorage.getItem('{STORAGE_KEY}')") is None
+
+
+async def ready_room_of(gateway: Gateway, number_id: str) -> str:
+    status, rooms = await gateway.get("/v1/ops/rooms")
+    assert status == 200, rooms
+    [room] = [r for r in rooms["data"] if (r["phoneLine"] or {}).get("numberId") == number_id]
+    assert room["orphan"] is False and room["session"] is None, room
+    return str(room["roomName"])
+
+
+async def test_an_operator_sees_a_number_wait_then_its_call_and_hangs_it_up(
+    page: Page, gateway: Gateway, stack: Stack
+) -> None:
+    from tests.e2e.phones import add_number, phone, phone_session, sip_address
+
+    number = await add_number(gateway, agentId="demo")
+    ready = await ready_room_of(gateway, number["id"])
+    await sign_in(page, stack, await console_key(gateway))
+    # The number's ready room: not an orphan, waiting for its call, under its number.
+    ready_row = row(page, ready)
+    await expect(ready_row).to_be_visible(timeout=WAIT_MS)
+    cells = ready_row.get_by_role("cell")
+    await expect(cells.nth(0)).to_have_text("demo")
+    await expect(cells.nth(1)).to_have_text("phone")
+    await expect(cells.nth(2)).to_have_text("waiting for a call")
+    await expect(ready_row.get_by_text("orphan")).to_have_count(0)
+    await expect(ready_row.locator(".flag-ready")).to_have_text(number["number"])
+
+    # A phone calls the number: that room becomes the call, listed as an inbound phone session.
+    async with phone() as caller:
+        await caller.dial(f"sip:{number['number']}@{sip_address(stack)}")
+        await caller.wait_for("CALL_ESTABLISHED", AGENT_JOIN_S)
+        session = await phone_session(gateway, caller.number, status="active")
+        assert session["roomName"] == ready
+        await expect(cells.nth(1)).to_have_text("phone in", timeout=WAIT_MS)
+        await expect(cells.nth(2)).to_have_text("active", timeout=WAIT_MS)
+        await expect(ready_row.locator(".flag-ready")).to_have_count(0)
+        await page.get_by_role("button", name=f"Open {ready}").click()
+        panel = page.get_by_role("region", name=f"Session {ready}")
+        await expect(panel).to_contain_text(
+            f"inbound: {caller.number} → {number['number']}", timeout=WAIT_MS
+        )
+        # Ending it from the page hangs up the phone.
+        await end_from_page(page, panel.get_by_role("button", name="End…"), ready)
+        await caller.wait_for("CALL_CLOSED", 60)
+    ended = await gateway.wait_for_session(ready, lambda r: r["status"] == "ended", 30, "the end")
+    assert ended["endReason"] == "ops_ended"
+    # The number already waits in a new room of its own.
+    assert await ready_room_of(gateway, number["id"]) != ready

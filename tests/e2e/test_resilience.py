@@ -25,6 +25,7 @@ def stack_without_livekit(tmp_path: Path) -> Iterator[Stack]:
         log_dir=tmp_path,
         # No worker runs here; what is tested is LiveKit being down, not agent capacity.
         extra_gateway_env={"VOICEGW_AGENT_CAPACITY_CHECK": "false"},
+        phone=False,
     )
     s.livekit.start()
     s.start_gateway()

@@ -7,9 +7,9 @@ import pytest
 from voice_gateway.errors import RateLimited
 from voice_gateway.services.keys import KeyLimits, Principal
 from voice_gateway.services.limits import StartLimiter, allowance, retry_after, window_start
-from voice_gateway.store.database import Database
+from voice_gateway.store.database import Database, now
 from voice_gateway.store.limits import LiveCapReached, RateCounterStore
-from voice_gateway.store.models import SessionStatus
+from voice_gateway.store.models import SessionStatus, StartStamps
 from voice_gateway.store.sessions import SessionStore
 
 pytestmark = pytest.mark.unit
@@ -111,13 +111,18 @@ async def create(store: SessionStore, n: int, *, cap: int | None) -> str:
     return session_id
 
 
-async def test_the_live_cap_counts_starting_and_active_and_frees_on_end(db: Database) -> None:
+async def test_the_live_cap_counts_starting_ringing_and_active_and_frees_on_end(
+    db: Database,
+) -> None:
     store = SessionStore(db)
-    first = await create(store, 1, cap=2)
-    second = await create(store, 2, cap=2)
-    await store.mark_active(second)
+    first = await create(store, 1, cap=3)
+    second = await create(store, 2, cap=3)
+    await store.mark_started(second, StartStamps(room_created_at=now(), dispatched_at=now()))
+    ringing = await create(store, 3, cap=3)
+    phone = StartStamps(room_created_at=now(), dispatched_at=now(), ringing=True)
+    assert (await store.mark_started(ringing, phone)).status == SessionStatus.RINGING
     with pytest.raises(LiveCapReached):
-        await create(store, 3, cap=2)
-    assert await store.get_by_room("room-cap-3") is None
+        await create(store, 4, cap=3)
+    assert await store.get_by_room("room-cap-4") is None
     await store.finish(first, status=SessionStatus.ENDED, reason="client_ended")
-    await create(store, 3, cap=2)
+    await create(store, 4, cap=3)

@@ -134,7 +134,13 @@ def test_bodies_and_answers_are_the_handlers_models(app: web.Application) -> Non
     assert {"sessionId", "roomName", "userToken", "livekitUrl"} <= set(answer["required"])
     listing = document["paths"]["/v1/sessions"]["get"]
     params = {p.get("name"): p for p in listing["parameters"]}
-    assert params["status"]["schema"]["items"]["enum"] == ["starting", "active", "ended", "failed"]
+    assert params["status"]["schema"]["items"]["enum"] == [
+        "starting",
+        "ringing",
+        "active",
+        "ended",
+        "failed",
+    ]
     assert params["limit"]["schema"] == {"type": "integer", "minimum": 1, "maximum": 200}
 
 

@@ -33,6 +33,9 @@ class ApiClient:
     def post(self, path: str, body: dict[str, Any] | None = None) -> Any:
         return self._request("POST", path, body or {})
 
+    def delete(self, path: str) -> Any:
+        return self._request("DELETE", path, None)
+
     def _request(self, method: str, path: str, body: dict[str, Any] | None) -> Any:
         if not self.api_key:
             raise CliError("set VOICEGW_API_KEY to an API key with the needed scope")

@@ -10,17 +10,17 @@ from voice_gateway.cli.client import ApiClient, emit
 
 def _list(client: ApiClient, args: argparse.Namespace) -> int:
     payload = client.get("/v1/ops/rooms")
-    rows = [
-        {
-            **room,
-            "status": (room["session"] or {}).get("status"),
-            "agentId": (room["session"] or {}).get("agentId"),
-        }
-        for room in payload["data"]
-    ]
+    rows = [_row(room) for room in payload["data"]]
     columns = ["roomName", "numParticipants", "status", "agentId", "orphan", "overdue", "createdAt"]
     emit(args, payload, rows, columns)
     return 0
+
+
+def _row(room: dict[str, Any]) -> dict[str, Any]:
+    """A phone number's ready room has no session yet: it is shown waiting for its number."""
+    session, line = room["session"] or {}, room.get("phoneLine") or {}
+    status = session.get("status") or (f"ready {line['number']}" if line else None)
+    return {**room, "status": status, "agentId": session.get("agentId") or line.get("agentId")}
 
 
 def _end(client: ApiClient, args: argparse.Namespace) -> int:

@@ -1,4 +1,4 @@
-"""`voicegw sessions list|show|end`."""
+"""`voicegw sessions list|show|end|transfer`."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ def _list(client: ApiClient, args: argparse.Namespace) -> int:
             "status": args.status or "",
             "agentId": args.agent or "",
             "userIdentity": args.user or "",
+            "channel": args.channel or "",
             "limit": str(args.limit),
         },
     )
@@ -38,13 +39,20 @@ def _end(client: ApiClient, args: argparse.Namespace) -> int:
     return 0
 
 
+def _transfer(client: ApiClient, args: argparse.Namespace) -> int:
+    payload = client.post(f"/v1/sessions/{args.room}/transfer", {"to": args.to})
+    emit(args, payload, [payload], COLUMNS)
+    return 0
+
+
 def register(groups: Any) -> None:
     parser: argparse.ArgumentParser = groups.add_parser("sessions", help="voice sessions")
     commands = parser.add_subparsers(dest="command", required=True)
     ls = commands.add_parser("list", help="list sessions, newest first")
-    ls.add_argument("--status", help="starting, active, ended or failed (comma-separated)")
+    ls.add_argument("--status", help="starting, ringing, active, ended or failed (comma-separated)")
     ls.add_argument("--agent", help="only this agent id")
     ls.add_argument("--user", help="only this user identity")
+    ls.add_argument("--channel", choices=["web", "phone", "chat"], help="only this channel")
     ls.add_argument("--limit", type=int, default=50)
     ls.set_defaults(run=_list)
     show = commands.add_parser("show", help="one session, by room name")
@@ -54,3 +62,9 @@ def register(groups: Any) -> None:
     end = commands.add_parser("end", help="end a session (deletes its LiveKit room)")
     end.add_argument("room")
     end.set_defaults(run=_end)
+    transfer = commands.add_parser(
+        "transfer", help="hand a phone caller to a person (SIP REFER); the session ends"
+    )
+    transfer.add_argument("room")
+    transfer.add_argument("--to", required=True, help="sip:agent@pbx.example.com or tel:+15550100")
+    transfer.set_defaults(run=_transfer)

@@ -22,7 +22,7 @@ from voice_gateway.errors import (
 )
 from voice_gateway.operations import ApiRoutes, Auth, Operation
 from voice_gateway.schemas import ROOM_PARAM, Timestamp, _In, _Out
-from voice_gateway.state import CAPACITY, SESSION_STORE, SESSIONS, SETTINGS
+from voice_gateway.state import CAPACITY, HANDOFF, SESSION_STORE, SESSIONS, SETTINGS
 from voice_gateway.store.database import now
 from voice_gateway.store.models import EndReason, TranscriptSegment, WorkerState
 from voice_gateway.store.sessions import JobClaim
@@ -78,7 +78,7 @@ class TranscriptAck(_Out):
     added: int = Field(description="Segments stored now; a resent segment id is not added twice")
 
 
-class AgentFailureAck(_Out):
+class SessionStateAck(_Out):
     status: str
     end_reason: str | None
 
@@ -102,7 +102,7 @@ AGENT_FAILED = Operation(
     auth=Auth.WORKER,
     path_params={"room": ROOM_PARAM},
     body=AgentFailureIn,
-    responses={200: AgentFailureAck},
+    responses={200: SessionStateAck},
     errors=(SessionNotFound, LiveKitUnavailable),
 )
 
@@ -138,6 +138,29 @@ FIRST_AGENT_AUDIO = Operation(
     body=AgentAudioIn,
     responses={200: Ack},
     errors=(SessionNotFound,),
+)
+
+
+CALL_ANSWERED = Operation(
+    method="POST",
+    path="/internal/v1/sessions/{room}/answered",
+    summary="The worker saw a phone session's call answered: the session is active (internal)",
+    tag="internal",
+    auth=Auth.WORKER,
+    path_params={"room": ROOM_PARAM},
+    responses={200: SessionStateAck},
+    errors=(SessionNotFound,),
+)
+ESCALATE = Operation(
+    method="POST",
+    path="/internal/v1/sessions/{room}/escalate",
+    summary="The caller asked for a person: transferred to the agent's transferTo, or ended "
+    "`escalated` with a session.escalated webhook (internal)",
+    tag="internal",
+    auth=Auth.WORKER,
+    path_params={"room": ROOM_PARAM},
+    responses={200: SessionStateAck},
+    errors=(SessionNotFound, LiveKitUnavailable),
 )
 
 
@@ -230,5 +253,23 @@ async def agent_failed(request: web.Request) -> web.Response:
         room_name, reason=EndReason.AGENT_FAILED, error=body.error
     )
     return AGENT_FAILED.reply(
-        AgentFailureAck(status=record.status.value, end_reason=record.end_reason)
+        SessionStateAck(status=record.status.value, end_reason=record.end_reason)
     )
+
+
+@routes.operation(CALL_ANSWERED)
+async def call_answered(request: web.Request) -> web.Response:
+    """The worker saw the phone caller's call become active (LiveKit's sip.callStatus)."""
+    room_name = request.match_info["room"]
+    _verify_worker(request, room_name)
+    record = await request.app[SESSIONS].answered(room_name)
+    return CALL_ANSWERED.reply(SessionStateAck(status=record.status.value, end_reason=None))
+
+
+@routes.operation(ESCALATE)
+async def escalate(request: web.Request) -> web.Response:
+    """The agent heard the caller ask for a person, and has told them it is passing them on."""
+    room_name = request.match_info["room"]
+    _verify_worker(request, room_name)
+    record = await request.app[HANDOFF].escalate(room_name)
+    return ESCALATE.reply(SessionStateAck(status=record.status.value, end_reason=record.end_reason))

@@ -12,7 +12,7 @@ from voice_gateway.errors import LiveKitUnavailable, NotFound
 from voice_gateway.operations import ApiRoutes, Operation
 from voice_gateway.schemas import ROOM_PARAM, CountMeta, SessionView, _In, _Out
 from voice_gateway.services.reaper import overdue
-from voice_gateway.state import LIVEKIT, REAPER, SESSION_STORE, SESSIONS
+from voice_gateway.state import LIVEKIT, PHONE_LINES, REAPER, SESSION_STORE, SESSIONS
 from voice_gateway.store.database import now
 from voice_gateway.store.models import EndReason
 
@@ -28,6 +28,12 @@ class ReapRequest(_In):
     dry_run: bool = False
 
 
+class ReadyLineView(_Out):
+    number_id: str
+    number: str
+    agent_id: str
+
+
 class RoomView(_Out):
     room_name: str
     sid: str
@@ -36,6 +42,10 @@ class RoomView(_Out):
     )
     created_at: datetime
     orphan: bool
+    phone_line: ReadyLineView | None = Field(
+        description="The phone number whose next call lands in this room (a ready room: "
+        "recorded, not an orphan); null for other rooms"
+    )
     overdue: bool
     session: SessionView | None
 
@@ -55,7 +65,7 @@ class ReapActionView(_Out):
     room_name: str
     session_id: str | None
     reason: str
-    action: Literal["end", "flag"]
+    action: Literal["end", "flag", "redispatch", "answered"]
 
 
 class ReapView(_Out):
@@ -101,7 +111,10 @@ async def list_rooms(request: web.Request) -> web.Response:
     store = request.app[SESSION_STORE]
     at = now()
     out = []
+    # A phone number's ready room waits for its next call; it has a record, just not a session.
+    ready = {n.ready_room: n for n in await request.app[PHONE_LINES].list() if n.ready_room}
     for room in await request.app[LIVEKIT].list_rooms():
+        line = ready.get(room.name)
         record = await store.get_by_room(room.name)
         out.append(
             RoomView(
@@ -109,7 +122,12 @@ async def list_rooms(request: web.Request) -> web.Response:
                 sid=room.sid,
                 num_participants=room.num_participants,
                 created_at=datetime.fromtimestamp(room.created_at, UTC),
-                orphan=record is None,
+                orphan=record is None and line is None,
+                phone_line=ReadyLineView(
+                    number_id=line.id, number=line.number, agent_id=line.agent_id
+                )
+                if line
+                else None,
                 overdue=record is not None and not record.is_over and overdue(record, at),
                 # With who joined when: LiveKit's count leaves agents out.
                 session=SessionView.of(record, detail=True) if record else None,

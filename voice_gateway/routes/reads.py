@@ -77,6 +77,7 @@ async def list_sessions(request: web.Request) -> web.Response:
             statuses=tuple(q.status),
             agent_id=q.agent_id,
             user_identity=q.user_identity,
+            channel=q.channel,
             since=q.since,
             until=q.until,
             after=decode_cursor(q.cursor) if q.cursor else None,

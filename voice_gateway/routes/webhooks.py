@@ -13,7 +13,7 @@ from voice_gateway.errors import InvalidWebhookSignature, LiveKitUnavailable, Pa
 from voice_gateway.metrics import LIVEKIT_WEBHOOKS
 from voice_gateway.operations import ApiRoutes, Auth, Operation, Raw
 from voice_gateway.schemas import _Out
-from voice_gateway.state import SESSIONS, SETTINGS
+from voice_gateway.state import PHONE_LINES, SESSIONS, SETTINGS
 
 routes = ApiRoutes()
 log = structlog.get_logger("voice_gateway.webhooks")
@@ -77,7 +77,8 @@ async def livekit_webhook(request: web.Request) -> web.Response:
         ended = await sessions.room_finished(room)
         bound.info("webhook_room_finished", known=ended is not None)
     elif event.event in ("participant_joined", "participant_left"):
-        who = "agent" if event.participant.kind == models.ParticipantInfo.Kind.AGENT else "user"
+        kind = event.participant.kind
+        who = "agent" if kind == models.ParticipantInfo.Kind.AGENT else "user"
         # LiveKit's own join stamp, to the millisecond, for the session's setup timeline.
         joined_ms = event.participant.joined_at_ms
         at = (
@@ -85,6 +86,13 @@ async def livekit_webhook(request: web.Request) -> web.Response:
             if joined_ms
             else datetime.fromtimestamp(event.created_at or datetime.now(UTC).timestamp(), UTC)
         )
+        if event.event == "participant_joined" and kind == models.ParticipantInfo.Kind.SIP:
+            # A phone call reached a room: a number's ready room becomes the call's session.
+            await request.app[PHONE_LINES].call_arrived(
+                room,
+                identity=event.participant.identity,
+                attributes=dict(event.participant.attributes),
+            )
         if event.event == "participant_joined":
             await sessions.participant_joined(room, who=who, at=at)
         else:

@@ -1,8 +1,8 @@
 """Audit entries as the services make them; the request id comes from the log context.
 
 Key changes are audited in the same transaction as the change (store/keys.py). Session starts and
-ends are audited after the fact and best-effort: the session row already tells the truth, and a
-missing audit row must not turn a started session into an error for the caller.
+ends, and the phone API's changes, are audited after the fact and best-effort: the rows already
+tell the truth, and a missing audit row must not turn a done change into an error for the caller.
 """
 
 from __future__ import annotations
@@ -12,7 +12,13 @@ from typing import Any
 import structlog
 
 from voice_gateway.errors import StoreUnavailable
-from voice_gateway.store.audit import SESSION_ENDED, SESSION_STARTED, AuditEntry, AuditStore
+from voice_gateway.store.audit import (
+    SESSION_ENDED,
+    SESSION_STARTED,
+    AuditEntry,
+    AuditEvent,
+    AuditStore,
+)
 from voice_gateway.store.models import SessionRecord
 
 log = structlog.get_logger("voice_gateway.audit")
@@ -38,8 +44,30 @@ def audit_entry(
 
 
 class SessionAudit:
+    """Sessions' starts and ends, and what the phone API changes (numbers, trunks, calls placed,
+    transfers): best-effort, after the change."""
+
     def __init__(self, store: AuditStore) -> None:
         self._store = store
+
+    async def record(
+        self,
+        event: AuditEvent,
+        *,
+        actor_key_id: str | None,
+        key_id: str | None = None,
+        session_id: str | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        await self._write(
+            audit_entry(
+                event,
+                key_id=key_id,
+                actor_key_id=actor_key_id,
+                session_id=session_id,
+                details=details,
+            )
+        )
 
     async def started(self, record: SessionRecord) -> None:
         await self._write(

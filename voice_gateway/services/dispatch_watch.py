@@ -25,7 +25,7 @@ from voice_gateway.errors import ApiError, LiveKitUnavailable
 from voice_gateway.services.capacity import AgentCapacity
 from voice_gateway.services.livekit import LiveKitRooms
 from voice_gateway.store.database import now
-from voice_gateway.store.models import EndReason, SessionRecord, SessionStatus
+from voice_gateway.store.models import DISPATCHED_STATUSES, EndReason, SessionRecord
 from voice_gateway.store.sessions import SessionStore
 
 log = structlog.get_logger("voice_gateway.dispatch")
@@ -54,7 +54,13 @@ class Verdict:
 
 
 def dispatch_metadata(
-    *, session_id: str, agent_id: str, user_identity: str, config: AgentConfig, attempt: int
+    *,
+    session_id: str,
+    agent_id: str,
+    user_identity: str,
+    config: AgentConfig,
+    attempt: int,
+    channel: str,
 ) -> str:
     return DispatchMetadata(
         session_id=session_id,
@@ -62,6 +68,7 @@ def dispatch_metadata(
         user_identity=user_identity,
         config=config,
         attempt=attempt,
+        channel=channel,
     ).model_dump_json(by_alias=True)
 
 
@@ -76,9 +83,10 @@ def judge(
     it may wait for a worker with a free slot); when the second misses, it is given up."""
     if record.is_over or record.agent_joined_at is not None:
         return Verdict(Next.DONE)
-    if record.status != SessionStatus.ACTIVE or record.dispatched_at is None:
+    if record.status not in DISPATCHED_STATUSES or record.dispatched_at is None:
         # Still starting (the start or the stuck-start reaper owns it), or not dispatched by
-        # SessionService.start (the reaper's agent-join rule covers it).
+        # SessionService.open (the reaper's agent-join rule covers it). A ringing phone
+        # session is followed: its call is answered only once the agent speaks.
         return Verdict(Next.DONE)
     first = record.dispatched_at
     last = record.redispatched_at or first
@@ -183,6 +191,7 @@ class DispatchWatch:
             user_identity=record.user_identity,
             config=AgentConfig.model_validate(record.agent_config),
             attempt=moved.dispatch_attempts,
+            channel=record.channel,
         )
         try:
             withdrawn = await self._livekit.withdraw_dispatches(

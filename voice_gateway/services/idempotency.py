@@ -40,14 +40,22 @@ def parse_key(value: str | None) -> str | None:
     return value
 
 
-def fingerprint(*, agent_id: str, user_identity: str | None, config: AgentConfig) -> str:
+def fingerprint(
+    *,
+    agent_id: str,
+    user_identity: str | None,
+    config: AgentConfig,
+    call: dict[str, str | None] | None = None,
+) -> str:
     """Two starts are the same request when they ask for the same agent, identity and resolved
-    config; how to answer ("waitForAgent") is not part of it."""
+    config (and, for an outbound call, the same numbers and trunk); how to answer
+    ("waitForAgent") is not part of it."""
     canonical = json.dumps(
         {
             "agentId": agent_id,
             "userIdentity": user_identity,
             "agentConfig": config.model_dump(by_alias=True, mode="json"),
+            **({"call": call} if call is not None else {}),
         },
         sort_keys=True,
         separators=(",", ":"),

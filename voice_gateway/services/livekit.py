@@ -21,6 +21,8 @@ from voice_gateway.errors import LiveKitUnavailable
 from voice_gateway.metrics import LIVEKIT_DURATION, LIVEKIT_ERRORS
 
 T = TypeVar("T")
+# The attribute LiveKit's SIP service keeps a phone caller's call state in.
+SIP_CALL_STATUS = "sip.callStatus"
 # The room probe's packet goes to an identity no participant has, on a topic no client reads.
 PROBE_IDENTITY = "voicegw-probe"
 PROBE_TOPIC = "lk.voicegw.probe"
@@ -44,31 +46,40 @@ class LiveRoom:
     metadata: str
 
 
+def livekit_api(settings: GatewaySettings, http: aiohttp.ClientSession) -> api.LiveKitAPI:
+    # failover=False: region discovery is a LiveKit Cloud feature and must never leave loopback.
+    return api.LiveKitAPI(
+        settings.livekit_http_url,
+        settings.livekit_api_key,
+        settings.livekit_api_secret.get_secret_value(),
+        session=http,
+        failover=False,
+    )
+
+
 class LiveKitRooms:
     def __init__(self, settings: GatewaySettings, http: aiohttp.ClientSession) -> None:
         self._settings = settings
-        # failover=False: region discovery is a LiveKit Cloud feature and must never leave loopback.
-        self._api = api.LiveKitAPI(
-            settings.livekit_http_url,
-            settings.livekit_api_key,
-            settings.livekit_api_secret.get_secret_value(),
-            session=http,
-            failover=False,
-        )
+        self._api = livekit_api(settings, http)
         self._timeout = aiohttp.ClientTimeout(total=settings.livekit_timeout_seconds)
 
-    async def create_room(self, name: str, *, metadata: dict[str, Any]) -> None:
-        request = self._room(name, metadata=json.dumps(metadata))
-        await self._call("create the room", self._api.room.create_room(request))
-
-    def _room(self, name: str, *, metadata: str = "") -> api.CreateRoomRequest:
-        return api.CreateRoomRequest(
+    async def create_room(
+        self,
+        name: str,
+        *,
+        metadata: dict[str, Any],
+        max_participants: int = 8,
+        empty_timeout: int | None = None,
+    ) -> None:
+        """Agents do not count towards max_participants (LiveKit counts them as dependent)."""
+        request = api.CreateRoomRequest(
             name=name,
-            empty_timeout=self._settings.room_empty_timeout_seconds,
+            empty_timeout=empty_timeout or self._settings.room_empty_timeout_seconds,
             departure_timeout=self._settings.room_departure_timeout_seconds,
-            max_participants=8,
-            metadata=metadata,
+            max_participants=max_participants,
+            metadata=json.dumps(metadata),
         )
+        await self._call("create the room", self._api.room.create_room(request))
 
     async def dispatch_agent(self, room: str, *, agent_name: str, metadata: str) -> str:
         request = api.CreateAgentDispatchRequest(
@@ -94,7 +105,7 @@ class LiveKitRooms:
             listed = await self._call(
                 "list dispatches", self._api.agent_dispatch.list_dispatch(room_name=room)
             )
-        except _NotFound:
+        except NotFoundInLiveKit:
             return []
         return [d for d in listed if d.agent_name == agent_name]
 
@@ -109,7 +120,7 @@ class LiveKitRooms:
                     "delete a dispatch",
                     self._api.agent_dispatch.delete_dispatch(dispatch.id, room),
                 )
-            except _NotFound:
+            except NotFoundInLiveKit:
                 continue
         return len(dispatches)
 
@@ -117,17 +128,21 @@ class LiveKitRooms:
         """True when a room was deleted, False when LiveKit had no such room (already gone).
 
         A room whose LiveKit node died stays listed (Redis keeps it) yet no node can delete it:
-        DeleteRoom is routed to the dead node. Then the room is placed again (CreateRoom moves a
-        room off a node that stopped reporting onto a live one) and deleted there."""
+        DeleteRoom is routed to the dead node. Then the room is placed again (a CreateRoom of
+        the name alone, which keeps the room's settings, moves a room off a node that stopped
+        reporting onto a live one) and deleted there."""
         try:
             await self._delete_room(name)
-        except (_NotFound, LiveKitUnavailable):
+        except (NotFoundInLiveKit, LiveKitUnavailable):
             if not await self._listed(name):
                 return False
-            await self._call("place the room again", self._api.room.create_room(self._room(name)))
+            await self._call(
+                "place the room again",
+                self._api.room.create_room(api.CreateRoomRequest(name=name)),
+            )
             try:
                 await self._delete_room(name)
-            except _NotFound:
+            except NotFoundInLiveKit:
                 return False
         return True
 
@@ -148,9 +163,7 @@ class LiveKitRooms:
         )
         try:
             await self._call("probe the room", self._api.room.send_data(request))
-        except _NotFound:
-            return False
-        except LiveKitUnavailable:
+        except (NotFoundInLiveKit, LiveKitUnavailable):
             return False
         return True
 
@@ -182,29 +195,34 @@ class LiveKitRooms:
         """When an agent joined the room, by LiveKit's stamp; None while there is none. A joined
         agent is in the room for a client that joins now, before LiveKit's participant_joined
         webhook (sent once its media connection is up)."""
-        try:
-            response = await self._call(
-                "list participants",
-                self._api.room.list_participants(api.ListParticipantsRequest(room=room)),
-            )
-        except _NotFound:
-            return None
         agent = models.ParticipantInfo.Kind.AGENT
-        for p in response.participants:
+        for p in await self._participants(room):
             if p.kind == agent:
                 ms = p.joined_at_ms or p.joined_at * 1000
                 return datetime.fromtimestamp(ms / 1000, UTC) if ms else datetime.now(UTC)
         return None
 
+    async def sip_call_active(self, room: str) -> bool:
+        """Whether a phone caller in the room has an answered call (LiveKit's SIP service marks
+        its participant `sip.callStatus: active`)."""
+        sip = models.ParticipantInfo.Kind.SIP
+        return any(
+            p.kind == sip and p.attributes.get(SIP_CALL_STATUS) == "active"
+            for p in await self._participants(room)
+        )
+
     async def _participant_kinds(self, room: str) -> list[int]:
+        return [p.kind for p in await self._participants(room)]
+
+    async def _participants(self, room: str) -> list[models.ParticipantInfo]:
         try:
             response = await self._call(
                 "list participants",
                 self._api.room.list_participants(api.ListParticipantsRequest(room=room)),
             )
-        except _NotFound:
+        except NotFoundInLiveKit:
             return []
-        return [p.kind for p in response.participants]
+        return list(response.participants)
 
     def user_token(
         self, *, room: str, identity: str, details: ParticipantDetails | None = None
@@ -235,11 +253,16 @@ class LiveKitRooms:
         return token.to_jwt()
 
     async def _call(self, what: str, call: Awaitable[T]) -> T:
-        async with _translate(what, _call_name(call)):
-            return await asyncio.wait_for(call, self._settings.livekit_timeout_seconds)
+        return await call_livekit(what, call, self._settings.livekit_timeout_seconds)
 
 
-class _NotFound(Exception):
+async def call_livekit(what: str, call: Awaitable[T], limit_seconds: float) -> T:
+    """One LiveKit server API call, timed and bounded, its errors translated (rooms and SIP)."""
+    async with _translate(what, _call_name(call)):
+        return await asyncio.wait_for(call, limit_seconds)
+
+
+class NotFoundInLiveKit(Exception):
     pass
 
 
@@ -256,7 +279,7 @@ async def _translate(what: str, call: str) -> AsyncIterator[None]:
         yield
     except api.TwirpError as exc:
         if exc.status == 404 or exc.code == "not_found":
-            raise _NotFound() from None
+            raise NotFoundInLiveKit() from None
         LIVEKIT_ERRORS.labels(call=call, error=str(exc.code)).inc()
         raise LiveKitUnavailable(
             f"LiveKit refused to {what} (status {exc.status}, code {exc.code})"

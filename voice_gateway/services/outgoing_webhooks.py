@@ -1,4 +1,5 @@
-"""Outgoing webhooks for integrations: session.started and session.ended, signed and retried.
+"""Outgoing webhooks for integrations: session.started, session.ended and session.escalated,
+signed and retried.
 
 Signature: `X-Voicegw-Signature: v1=<hex HMAC-SHA256(secret, "<timestamp>.<body>")>` with the
 timestamp in `X-Voicegw-Timestamp`; receivers should reject stale timestamps to stop replays.
@@ -29,6 +30,9 @@ SESSION_STARTED = "session.started"
 SESSION_ENDED = "session.ended"
 # How far back the leader looks for sessions whose event was never enqueued.
 UNANNOUNCED_HORIZON_S = 600
+# The agent asked for a person and no transfer took the caller: a human should follow up.
+SESSION_ESCALATED = "session.escalated"
+WITH_TRANSCRIPT = frozenset({SESSION_ENDED, SESSION_ESCALATED})
 
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:
@@ -104,7 +108,7 @@ class WebhookSender:
     async def _payload(self, event: OutboundEvent) -> dict[str, Any]:
         record = await self._store.get_by_id(event.session_id)
         data: dict[str, Any] = SessionView.of(record, detail=True).dump() if record else {}
-        if event.event_type == SESSION_ENDED and record is not None:
+        if event.event_type in WITH_TRANSCRIPT and record is not None:
             data["transcript"] = [
                 TranscriptSegmentView(speaker=s.speaker, text=s.text, spoken_at=s.spoken_at).dump()
                 for s in await self._store.transcript(record.id)

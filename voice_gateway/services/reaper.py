@@ -1,7 +1,8 @@
 """The reaper: no room runs forever and no record lies about a room.
 
 Each pass compares LiveKit's rooms with the live session records, both ways, and ends what must end.
-With several gateway replicas on PostgreSQL only the holder of an advisory lock reaps.
+With several gateway replicas on PostgreSQL only the holder of an advisory lock reaps; the same
+leader rebuilds what LiveKit lost of the phone numbers and trunks (they live in its Redis only).
 """
 
 from __future__ import annotations
@@ -21,10 +22,12 @@ from sqlalchemy.exc import SQLAlchemyError
 from voice_gateway.config import GatewaySettings
 from voice_gateway.errors import ApiError
 from voice_gateway.metrics import REAPER_ACTIONS, REAPER_FLAGGED
+from voice_gateway.services.calls import OutboundCalls
 from voice_gateway.services.capacity import AgentCapacity
 from voice_gateway.services.dispatch_watch import Next
 from voice_gateway.services.livekit import LiveKitRooms, LiveRoom
 from voice_gateway.services.outgoing_webhooks import WebhookSender
+from voice_gateway.services.phone_lines import PhoneLines
 from voice_gateway.services.sessions import SessionService
 from voice_gateway.store.database import Database, now
 from voice_gateway.store.models import EndReason, SessionRecord, SessionStatus
@@ -33,7 +36,7 @@ from voice_gateway.store.sessions import SessionStore
 log = structlog.get_logger("voice_gateway.reaper")
 
 REAPER_LOCK = 0x72656170
-END, FLAG, REDISPATCH = "end", "flag", "redispatch"
+END, FLAG, REDISPATCH, ANSWERED = "end", "flag", "redispatch", "answered"
 # The replica that started a session follows its dispatch to the second; the reaper steps in only
 # this much later, for sessions whose replica died.
 WATCH_FALLBACK_GRACE = timedelta(seconds=2)
@@ -44,7 +47,9 @@ class ReapAction:
     room_name: str
     session_id: str | None
     reason: str
-    action: str  # END, REDISPATCH, or FLAG (reported, left alone)
+    # END, REDISPATCH, ANSWERED (a call LiveKit says is up: the session becomes active), or
+    # FLAG (reported, left alone)
+    action: str
 
     def as_json(self) -> dict[str, str | None]:
         d = asdict(self)
@@ -72,6 +77,7 @@ class Reaper:
         livekit: LiveKitRooms,
         capacity: AgentCapacity | None = None,
         events: WebhookSender | None = None,
+        phone: tuple[PhoneLines, OutboundCalls] | None = None,
     ) -> None:
         self._capacity = capacity
         self._events = events
@@ -84,6 +90,25 @@ class Reaper:
         self._store = store
         self._sessions = sessions
         self._livekit = livekit
+        self._phone = phone
+        self._reconciled_at: float | None = None
+
+    async def reconcile(self) -> None:
+        """LiveKit's SIP state lives in Redis only: put back what went missing. Runs on the
+        reaper's leader, so replicas never rebuild the same trunk twice."""
+        if self._phone is None:
+            return
+        at = asyncio.get_running_loop().time()
+        interval = self._settings.phone_reconcile_interval_seconds
+        if self._reconciled_at is not None and at - self._reconciled_at < interval:
+            return
+        self._reconciled_at = at
+        lines, calls = self._phone
+        try:
+            await lines.reconcile()
+            await calls.reconcile()
+        except ApiError as exc:
+            log.warning("phone_reconcile_failed", error=exc.message)
 
     async def plan(self) -> list[ReapAction]:
         rooms = {r.name: r for r in await self._livekit.list_rooms()}
@@ -101,7 +126,8 @@ class Reaper:
                 # One room LiveKit cannot answer for must not stop the pass for every other.
                 log.warning("reaper_judge_failed", room=s.room_name, error=exc.message)
         live_rooms = {s.room_name for s in live}
-        for name in sorted(set(rooms) - live_rooms):
+        ready_rooms = await self._phone[0].ready_rooms() if self._phone else set()
+        for name in sorted(set(rooms) - live_rooms - ready_rooms):
             record = await self._store.get_by_room(name)
             if record is not None:
                 # Our record says it ended, yet LiveKit still runs the room: close it.
@@ -151,8 +177,9 @@ class Reaper:
             return None
         if self._node_lost(s.room_name):
             return ReapAction(s.room_name, s.id, EndReason.LIVEKIT_NODE_LOST, END)
+        ringing = s.status == SessionStatus.RINGING
         join_limit = timedelta(seconds=self._settings.user_join_timeout_seconds)
-        if s.user_joined_at is None and age > join_limit:
+        if not ringing and s.user_joined_at is None and age > join_limit:
             return ReapAction(s.room_name, s.id, EndReason.USER_NEVER_JOINED, END)
         if s.agent_joined_at is None and s.dispatched_at is not None:
             # The dispatch watch's own rule (re-dispatch once, then give up), for sessions whose
@@ -163,6 +190,8 @@ class Reaper:
             if verdict.next == Next.GIVE_UP:
                 return ReapAction(s.room_name, s.id, EndReason.AGENT_NEVER_JOINED, END)
             return None
+        if ringing:
+            return await self._judge_ringing(s, room, age)
         # Fewer than two participants means the user or the agent is missing; only then is it
         # worth asking LiveKit who is there.
         agent_limit = timedelta(seconds=self._settings.agent_join_timeout_seconds)
@@ -172,7 +201,21 @@ class Reaper:
                 return ReapAction(s.room_name, s.id, reason, END)
         return None
 
+    async def _judge_ringing(
+        self, s: SessionRecord, room: LiveRoom, age: timedelta
+    ) -> ReapAction | None:
+        """A call whose agent is in the room and that neither connected nor failed in time: the
+        replica dialing it is gone, or the answer was never reported. LiveKit knows which."""
+        limit = self._settings.phone_ringing_timeout_seconds
+        if age <= timedelta(seconds=limit + self._settings.agent_join_timeout_seconds):
+            return None
+        if await self._livekit.sip_call_active(room.name):
+            return ReapAction(s.room_name, s.id, "call_answered", ANSWERED)
+        return ReapAction(s.room_name, s.id, EndReason.NO_ANSWER, END)
+
     async def run_once(self, *, dry_run: bool = False) -> list[ReapAction]:
+        if not dry_run:
+            await self.reconcile()
         actions = await self.plan()
         if dry_run:
             return actions
@@ -189,6 +232,10 @@ class Reaper:
                 if action.action == REDISPATCH and action.session_id is not None:
                     # The watch logs what it does (it may yet wait for a worker to report).
                     await self._sessions.watch.check(action.session_id)
+                    continue
+                if action.action == ANSWERED:
+                    await self._sessions.answered(action.room_name)
+                    log.info("call_answer_recovered", room=action.room_name)
                     continue
                 if action.session_id is not None and action.reason != "session_already_ended":
                     await self._sessions.end(action.room_name, reason=action.reason)

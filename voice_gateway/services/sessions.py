@@ -37,7 +37,14 @@ from voice_gateway.services.livekit import LiveKitRooms, ParticipantDetails
 from voice_gateway.services.outgoing_webhooks import SESSION_ENDED, SESSION_STARTED, WebhookSender
 from voice_gateway.store.database import now
 from voice_gateway.store.limits import LiveCapReached
-from voice_gateway.store.models import EndReason, SessionRecord, SessionStatus, StartStamps
+from voice_gateway.store.models import (
+    Channel,
+    EndReason,
+    PhoneLeg,
+    SessionRecord,
+    SessionStatus,
+    StartStamps,
+)
 from voice_gateway.store.sessions import IdempotencyKeyTaken, JobClaim, Refusal, SessionStore
 
 log = structlog.get_logger("voice_gateway.sessions")
@@ -50,8 +57,28 @@ FAILURE_REASONS = frozenset(
         EndReason.AGENT_FAILED,
         EndReason.AGENT_NEVER_JOINED,
         EndReason.NO_AGENT_AVAILABLE,
+        EndReason.CALL_FAILED,
     }
 )
+
+
+@dataclass(frozen=True, slots=True)
+class NewSession:
+    """What a session is opened with, whatever its channel (see SessionService.open)."""
+
+    agent_id: str
+    identity: str
+    config: AgentConfig
+    api_key_id: str | None = None
+    live_cap: int | None = None
+    channel: Channel = Channel.WEB
+    phone: PhoneLeg | None = None
+    # A room already made and recorded (a phone number's ready room, the caller in it); None:
+    # one is made here.
+    room_name: str | None = None
+    # An Idempotency-Key and the fingerprint of the request that carried it (see open_once).
+    idempotency_key: str | None = None
+    fingerprint: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +141,13 @@ class SessionService:
         except ValidationError as exc:
             raise InvalidRequest(_describe(exc, prefix="agentConfig")) from None
 
+    def resolve_requested(
+        self, agent_id: str, overrides: dict[str, Any] | None, *, principal: Principal
+    ) -> AgentConfig:
+        """A request's agent and its agentConfig overrides: size, the key's rights, validity."""
+        _check_config_size(overrides)
+        return self.resolve_agent(agent_id, overrides, principal=principal)
+
     async def start_requested(
         self,
         *,
@@ -128,8 +162,7 @@ class SessionService:
     ) -> StartedSession:
         """A client's start (/v1/sessions/start or LiveKit's token endpoint): its agentConfig
         overrides checked and resolved against what the key may set, then start()."""
-        _check_config_size(overrides)
-        config = self.resolve_agent(agent_id, overrides, principal=principal)
+        config = self.resolve_requested(agent_id, overrides, principal=principal)
         return await self.start(
             principal=principal,
             agent_id=agent_id,
@@ -174,82 +207,91 @@ class SessionService:
             fingerprint = idempotency.fingerprint(
                 agent_id=agent_id, user_identity=user_identity, config=config
             )
+        record, replayed = await self.open_once(
+            NewSession(
+                agent_id=agent_id,
+                identity=user_identity or f"user-{secrets.token_hex(6)}",
+                config=config,
+                api_key_id=principal.key_id,
+                live_cap=principal.limits.max_concurrent_sessions,
+                idempotency_key=idempotency_key,
+                fingerprint=fingerprint,
+            )
+        )
+        return await self._answer(record, wait, participant, replayed=replayed)
+
+    async def open_once(self, spec: NewSession) -> tuple[SessionRecord, bool]:
+        """open(), once per Idempotency-Key: a retry with the key and the same request answers
+        the session the first request opened (True), on any replica; the key with another
+        request is 409 idempotency_conflict."""
+        key, fingerprint, owner = spec.idempotency_key, spec.fingerprint, spec.api_key_id
+        if key is None or fingerprint is None or owner is None:
+            return await self.open(spec), False
         for _ in range(2):
-            if idempotency_key is not None and fingerprint is not None:
-                earlier = await self._idempotent.earlier(
-                    principal.key_id, idempotency_key, fingerprint
-                )
-                if earlier is not None:
-                    return await self._answer(earlier, wait, participant, replayed=True)
+            earlier = await self._idempotent.earlier(owner, key, fingerprint)
+            if earlier is not None:
+                return earlier, True
             try:
-                record = await self._start_new(
-                    principal, agent_id, user_identity, config, idempotency_key, fingerprint
-                )
+                return await self.open(spec), False
             except IdempotencyKeyTaken:
                 continue  # a concurrent request with this key won the insert: answer its session
-            return await self._answer(record, wait, participant, replayed=False)
         raise IdempotencyInProgress(
             f"another request with this {idempotency.HEADER} is still starting; retry",
             retry_after_seconds=1,
         )
 
-    async def _start_new(
-        self,
-        principal: Principal,
-        agent_id: str,
-        user_identity: str | None,
-        config: AgentConfig,
-        idempotency_key: str | None,
-        fingerprint: str | None,
-    ) -> SessionRecord:
+    async def open(self, spec: NewSession) -> SessionRecord:
+        """The one path every session starts by, whatever its channel (a web start, LiveKit's
+        token endpoint, an inbound or an outbound call): capacity first (none: refused before
+        any room, a failed row says so), the row, then the room (unless the session takes over
+        a room already recorded: a phone number's ready room), then the agent's dispatch, which
+        the dispatch watch follows. A failure on the way deletes what LiveKit made and closes
+        the row with the reason, so no room outlives its record and no record lies. A web
+        session is active at once; a phone session rings until its call is answered."""
         session_id = f"ses_{secrets.token_hex(12)}"
-        room_name = f"vgw-{agent_id}-{secrets.token_hex(6)}"
-        identity = user_identity or f"user-{secrets.token_hex(6)}"
-        bound = log.bind(session_id=session_id, room=room_name, agent_id=agent_id)
+        room_name = spec.room_name or f"vgw-{spec.agent_id}-{secrets.token_hex(6)}"
+        bound = log.bind(
+            session_id=session_id, room=room_name, agent_id=spec.agent_id, channel=spec.channel
+        )
         row: dict[str, Any] = {
             "session_id": session_id,
             "room_name": room_name,
-            "agent_id": agent_id,
-            "user_identity": identity,
-            "api_key_id": principal.key_id,
-            "agent_config": config.model_dump(by_alias=True, mode="json"),
-            "max_duration_seconds": config.max_duration_seconds,
+            "agent_id": spec.agent_id,
+            "user_identity": spec.identity,
+            "api_key_id": spec.api_key_id,
+            "agent_config": spec.config.model_dump(by_alias=True, mode="json"),
+            "max_duration_seconds": spec.config.max_duration_seconds,
+            "channel": spec.channel,
+            "phone": spec.phone,
         }
-        if self._capacity is not None:
-            try:
-                await self._capacity.require()
-            except NoAgentAvailable as exc:
-                await self._store.create(
-                    **row, refused=Refusal(EndReason.NO_AGENT_AVAILABLE, exc.message)
-                )
-                bound.warning("session_refused", reason=EndReason.NO_AGENT_AVAILABLE.value)
-                raise
-        cap = principal.limits.max_concurrent_sessions
+        await self._require_capacity(row, taken_room=spec.room_name, bound=bound)
         timer = StartTimer()
         try:
             await self._store.create(
                 **row,
-                live_cap=cap,
-                idempotency_key=idempotency_key,
-                request_fingerprint=fingerprint,
+                live_cap=spec.live_cap,
+                idempotency_key=spec.idempotency_key,
+                request_fingerprint=spec.fingerprint,
             )
         except LiveCapReached:
-            raise live_cap_error(cap or 0) from None
+            raise live_cap_error(spec.live_cap or 0) from None
         timer.lap("reserve")
-        try:
-            await self._livekit.create_room(room_name, metadata={"sessionId": session_id})
-        except LiveKitUnavailable as exc:
-            await self._fail_start(session_id, EndReason.LIVEKIT_UNAVAILABLE, exc, bound)
-            raise
+        if spec.room_name is None:
+            try:
+                await self._livekit.create_room(room_name, metadata={"sessionId": session_id})
+            except LiveKitUnavailable as exc:
+                await self._fail_start(session_id, EndReason.LIVEKIT_UNAVAILABLE, exc, bound)
+                raise
         room_created_at = now()
         timer.lap("create_room")
 
         metadata = dispatch_metadata(
             session_id=session_id,
-            agent_id=agent_id,
-            user_identity=identity,
-            config=config,
+            agent_id=spec.agent_id,
+            user_identity=spec.identity,
+            config=spec.config,
             attempt=1,
+            channel=spec.channel,
         )
         try:
             await self._livekit.dispatch_agent(
@@ -259,18 +301,72 @@ class SessionService:
             await self._undo_room(room_name, bound)
             await self._fail_start(session_id, EndReason.DISPATCH_FAILED, exc, bound)
             raise
-        stamps = StartStamps(room_created_at=room_created_at, dispatched_at=now())
+        stamps = StartStamps(
+            room_created_at=room_created_at,
+            dispatched_at=now(),
+            ringing=spec.channel == Channel.PHONE,
+        )
         timer.lap("dispatch")
-        record = await self._store.mark_active(session_id, stamps)
+        record = await self._store.mark_started(session_id, stamps)
         timer.done("activate")
-        SESSIONS_STARTED.labels(agent=agent_id, channel=record.channel).inc()
+        if record.is_over:
+            return record  # ended on the way (a caller who hung up at once): already told
         self.watch.follow(session_id)
-        bound.info("session_started", user_identity=identity)
+        if record.status == SessionStatus.ACTIVE:
+            await self._announce_start(record)
+        else:
+            bound.info("session_ringing", user_identity=spec.identity)
+        return record
+
+    async def _require_capacity(
+        self, row: dict[str, Any], *, taken_room: str | None, bound: Any
+    ) -> None:
+        """The capacity pre-flight. A refused start is recorded failed (no_agent_available) and
+        makes no room; an inbound call already waits in its number's ready room, which is
+        deleted, so LiveKit's SIP service rejects the ringing call (486 Busy Here) at once
+        rather than letting it ring in silence."""
+        if self._capacity is None:
+            return
+        try:
+            await self._capacity.require()
+        except NoAgentAvailable as exc:
+            await self._store.create(
+                **row, refused=Refusal(EndReason.NO_AGENT_AVAILABLE, exc.message)
+            )
+            if taken_room is not None:
+                await self._undo_room(taken_room, bound)
+            bound.warning("session_refused", reason=EndReason.NO_AGENT_AVAILABLE.value)
+            raise
+
+    async def answered(self, room_name: str) -> SessionRecord:
+        """A phone session's call was answered (the worker saw it, or the dialer was told):
+        from here on it is active, and it is announced as started once."""
+        record = await self.get(room_name)
+        if record.status != SessionStatus.RINGING:
+            return record
+        record, changed = await self._store.mark_answered(record.id)
+        if changed:
+            await self._announce_start(record)
+        return record
+
+    async def note_sip_call_id(self, room_name: str, call_id: str) -> None:
+        record = await self.get(room_name)
+        await self._store.set_sip_call_id(record.id, call_id)
+
+    async def _announce_start(self, record: SessionRecord) -> None:
+        SESSIONS_STARTED.labels(agent=record.agent_id, channel=record.channel).inc()
+        log.info(
+            "session_started",
+            session_id=record.id,
+            room=record.room_name,
+            agent_id=record.agent_id,
+            channel=record.channel,
+            user_identity=record.user_identity,
+        )
         if self._audit is not None:
             await self._audit.started(record)
         if self._events is not None:
-            await self._events.enqueue(SESSION_STARTED, session_id)
-        return record
+            await self._events.enqueue(SESSION_STARTED, record.id)
 
     async def _answer(
         self,
@@ -426,7 +522,9 @@ class SessionService:
             )
             if self._audit is not None:
                 await self._audit.ended(closed, actor_key_id=actor_key_id)
-            if self._events is not None and closed.started_at is not None:
+            # A phone call nobody answered still ends with an event: the dialer needs the outcome.
+            announced = closed.started_at is not None or closed.channel == Channel.PHONE
+            if self._events is not None and announced:
                 await self._events.enqueue(SESSION_ENDED, record.id)
         return closed
 

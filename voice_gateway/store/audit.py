@@ -22,6 +22,12 @@ class AuditEvent(enum.StrEnum):
     KEY_ROTATED = "key.rotated"
     SESSION_STARTED = "session.started"
     SESSION_ENDED = "session.ended"
+    SESSION_TRANSFERRED = "session.transferred"
+    CALL_PLACED = "call.placed"
+    PHONE_NUMBER_CREATED = "phone_number.created"
+    PHONE_NUMBER_DELETED = "phone_number.deleted"
+    OUTBOUND_TRUNK_CREATED = "outbound_trunk.created"
+    OUTBOUND_TRUNK_DELETED = "outbound_trunk.deleted"
 
 
 KEY_CREATED = AuditEvent.KEY_CREATED

@@ -9,10 +9,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from voice_gateway.store.database import Database, now
-from voice_gateway.store.models import SessionStatus
+from voice_gateway.store.models import LIVE_STATUSES
 from voice_gateway.store.tables import api_keys, rate_limit_counters, sessions
-
-LIVE_STATUSES = (SessionStatus.STARTING.value, SessionStatus.ACTIVE.value)
 
 
 class LiveCapReached(Exception):

@@ -10,9 +10,16 @@ from typing import Any
 
 class SessionStatus(enum.StrEnum):
     STARTING = "starting"
+    RINGING = "ringing"  # a phone call placed or arriving, not answered yet
     ACTIVE = "active"
     ENDED = "ended"
     FAILED = "failed"
+
+
+# A session in these may hold a LiveKit room, and counts against its key's live sessions.
+LIVE_STATUSES = (SessionStatus.STARTING, SessionStatus.RINGING, SessionStatus.ACTIVE)
+# Its start has dispatched the agent (a phone session rings while the agent comes).
+DISPATCHED_STATUSES = (SessionStatus.RINGING, SessionStatus.ACTIVE)
 
 
 class Channel(enum.StrEnum):
@@ -36,6 +43,27 @@ class EndReason(enum.StrEnum):
     NO_AGENT_AVAILABLE = "no_agent_available"
     # The LiveKit node hosting the room died: no webhook will ever come for it.
     LIVEKIT_NODE_LOST = "livekit_node_lost"
+    # Phone calls: handed to a person, or flagged for one; and outbound calls nobody took.
+    TRANSFERRED = "transferred"
+    ESCALATED = "escalated"
+    BUSY = "busy"
+    NO_ANSWER = "no_answer"
+    CALL_FAILED = "call_failed"
+
+
+class CallDirection(enum.StrEnum):
+    INBOUND = "inbound"
+    OUTBOUND = "outbound"
+
+
+@dataclass(frozen=True, slots=True)
+class PhoneLeg:
+    """The phone side of a `phone` session: who called whom, and the call's SIP Call-ID."""
+
+    direction: str
+    caller_number: str
+    called_number: str
+    sip_call_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +94,7 @@ class SessionRecord:
     agent_worker_id: str | None = None
     idempotency_key: str | None = None
     request_fingerprint: str | None = None
+    phone: PhoneLeg | None = None
 
     @property
     def is_over(self) -> bool:
@@ -78,10 +107,13 @@ class SessionRecord:
 
 @dataclass(frozen=True, slots=True)
 class StartStamps:
-    """Setup stamps known while /start runs, kept in memory and written with its last update."""
+    """Setup stamps known while a start runs, kept in memory and written with its last update.
+    For an inbound call the room is the number's ready room, made before the call: its stamp is
+    when the call took it over."""
 
     room_created_at: datetime
     dispatched_at: datetime
+    ringing: bool = False  # a phone session: active only once its call is answered
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,3 +165,35 @@ class ApiKeyRecord:
     max_concurrent_sessions: int | None = None
     rotated_at: datetime | None = None
     allow_browser: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class PhoneNumberRecord:
+    """A number callers dial, the agent that answers it, and what LiveKit holds for it: an inbound
+    trunk, a dispatch rule and the room the next call lands in (`ready_room`, see
+    services/phone_lines.py). The password is kept encrypted, for re-creating the trunk."""
+
+    id: str
+    number: str
+    agent_id: str
+    allowed_addresses: tuple[str, ...]
+    auth_username: str | None
+    auth_password_encrypted: str | None
+    trunk_id: str | None
+    dispatch_rule_id: str | None
+    ready_room: str | None
+    api_key_id: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundTrunkRecord:
+    id: str
+    name: str
+    address: str
+    transport: str
+    numbers: tuple[str, ...]
+    auth_username: str | None
+    auth_password_encrypted: str | None
+    trunk_id: str | None
+    created_at: datetime

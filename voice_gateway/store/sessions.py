@@ -13,7 +13,10 @@ from sqlalchemy.exc import IntegrityError
 from voice_gateway.store.database import Database, now, utc
 from voice_gateway.store.limits import hold_live_slot
 from voice_gateway.store.models import (
+    DISPATCHED_STATUSES,
+    LIVE_STATUSES,
     Channel,
+    PhoneLeg,
     SessionRecord,
     SessionStatus,
     StartStamps,
@@ -27,14 +30,12 @@ class SessionQuery:
     statuses: tuple[str, ...] = ()
     agent_id: str | None = None
     user_identity: str | None = None
+    channel: str | None = None
     api_key_id: str | None = None
     since: datetime | None = None
     until: datetime | None = None
     after: tuple[datetime, str] | None = None
     limit: int | None = 50
-
-
-LIVE = (SessionStatus.STARTING.value, SessionStatus.ACTIVE.value)
 
 
 class IdempotencyKeyTaken(Exception):
@@ -58,6 +59,17 @@ class JobClaim:
     at: datetime
 
 
+def _phone_columns(phone: PhoneLeg | None) -> dict[str, Any]:
+    if phone is None:
+        return {}
+    return {
+        "call_direction": phone.direction,
+        "caller_number": phone.caller_number,
+        "called_number": phone.called_number,
+        "sip_call_id": phone.sip_call_id,
+    }
+
+
 class SessionStore:
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -74,6 +86,7 @@ class SessionStore:
         max_duration_seconds: int,
         live_cap: int | None = None,
         channel: str = Channel.WEB,
+        phone: PhoneLeg | None = None,
         idempotency_key: str | None = None,
         request_fingerprint: str | None = None,
         refused: Refusal | None = None,
@@ -95,6 +108,7 @@ class SessionStore:
             "channel": channel,
             "idempotency_key": idempotency_key,
             "request_fingerprint": request_fingerprint,
+            **_phone_columns(phone),
         }
         if refused is not None:
             live_cap = None
@@ -150,18 +164,36 @@ class SessionStore:
             ).one_or_none()
         return _to_record(row) if row else None
 
-    async def mark_active(
-        self, session_id: str, stamps: StartStamps | None = None
-    ) -> SessionRecord:
-        """The start's completing write, with the setup stamps it collected on the way."""
-        values: dict[str, Any] = {"status": SessionStatus.ACTIVE.value, "started_at": now()}
-        if stamps is not None:
-            values["room_created_at"] = stamps.room_created_at
-            values["dispatched_at"] = stamps.dispatched_at
+    async def mark_started(self, session_id: str, stamps: StartStamps) -> SessionRecord:
+        """The start's completing write, with the setup stamps it collected on the way: a web
+        session is active from here, a phone session rings until its call is answered."""
+        values: dict[str, Any] = {
+            "room_created_at": stamps.room_created_at,
+            "dispatched_at": stamps.dispatched_at,
+        }
+        if stamps.ringing:
+            values["status"] = SessionStatus.RINGING.value
+        else:
+            values.update(status=SessionStatus.ACTIVE.value, started_at=now())
         record, _ = await self._transition(
             session_id, from_status=(SessionStatus.STARTING,), values=values
         )
         return record
+
+    async def mark_answered(self, session_id: str) -> tuple[SessionRecord, bool]:
+        """A ringing phone session's call was answered: active from now on. The flag says
+        whether this call made it so (the worker and the dialer may both report it)."""
+        return await self._transition(
+            session_id,
+            from_status=(SessionStatus.RINGING,),
+            values={"status": SessionStatus.ACTIVE.value, "started_at": now()},
+        )
+
+    async def set_sip_call_id(self, session_id: str, sip_call_id: str) -> None:
+        async with self._db.connect() as conn:
+            await conn.execute(
+                update(sessions).where(sessions.c.id == session_id).values(sip_call_id=sip_call_id)
+            )
 
     async def finish(
         self,
@@ -183,9 +215,7 @@ class SessionStore:
         }
         if release_idempotency_key:
             values["idempotency_key"] = None
-        return await self._transition(
-            session_id, from_status=(SessionStatus.STARTING, SessionStatus.ACTIVE), values=values
-        )
+        return await self._transition(session_id, from_status=LIVE_STATUSES, values=values)
 
     async def claim_job(self, claim: JobClaim) -> SessionRecord | None:
         """The worker's job takes the session: at most one job per dispatch attempt, none for a
@@ -196,7 +226,7 @@ class SessionStore:
                 update(sessions)
                 .where(
                     sessions.c.id == claim.session_id,
-                    sessions.c.status.in_(LIVE),
+                    sessions.c.status.in_(LIVE_STATUSES),
                     sessions.c.dispatch_attempts == claim.attempt,
                     sessions.c.agent_job_id.is_(None),
                 )
@@ -224,7 +254,7 @@ class SessionStore:
                 update(sessions)
                 .where(
                     sessions.c.id == session_id,
-                    sessions.c.status == SessionStatus.ACTIVE.value,
+                    sessions.c.status.in_(DISPATCHED_STATUSES),
                     sessions.c.dispatch_attempts == 1,
                     sessions.c.agent_joined_at.is_(None),
                 )
@@ -255,7 +285,7 @@ class SessionStore:
                 update(sessions)
                 .where(
                     sessions.c.id == session_id,
-                    sessions.c.status.in_(LIVE),
+                    sessions.c.status.in_(LIVE_STATUSES),
                 )
                 .values(end_reason=reason, error=error)
             )
@@ -317,6 +347,8 @@ class SessionStore:
             stmt = stmt.where(sessions.c.agent_id == q.agent_id)
         if q.user_identity:
             stmt = stmt.where(sessions.c.user_identity == q.user_identity)
+        if q.channel:
+            stmt = stmt.where(sessions.c.channel == q.channel)
         if q.api_key_id:
             stmt = stmt.where(sessions.c.api_key_id == q.api_key_id)
         if q.since:
@@ -340,16 +372,14 @@ class SessionStore:
 
     async def live(self) -> list[SessionRecord]:
         """Sessions that may still hold a LiveKit room."""
-        return await self.query(
-            SessionQuery(statuses=(SessionStatus.STARTING, SessionStatus.ACTIVE), limit=None)
-        )
+        return await self.query(SessionQuery(statuses=LIVE_STATUSES, limit=None))
 
     async def live_counts(self) -> dict[tuple[str, str], int]:
-        """Sessions starting or active by (agent, channel): the voicegw_live_sessions gauge."""
-        live = [SessionStatus.STARTING.value, SessionStatus.ACTIVE.value]
+        """Live sessions (starting, ringing or active) by (agent, channel): the
+        voicegw_live_sessions gauge."""
         stmt = (
             select(sessions.c.agent_id, sessions.c.channel, func.count())
-            .where(sessions.c.status.in_(live))
+            .where(sessions.c.status.in_(LIVE_STATUSES))
             .group_by(sessions.c.agent_id, sessions.c.channel)
         )
         async with self._db.connect() as conn:
@@ -404,4 +434,12 @@ def _to_record(row: Row[Any]) -> SessionRecord:
         agent_worker_id=row.agent_worker_id,
         idempotency_key=row.idempotency_key,
         request_fingerprint=row.request_fingerprint,
+        phone=PhoneLeg(
+            direction=row.call_direction,
+            caller_number=row.caller_number or "",
+            called_number=row.called_number or "",
+            sip_call_id=row.sip_call_id,
+        )
+        if row.call_direction
+        else None,
     )

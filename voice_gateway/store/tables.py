@@ -54,6 +54,11 @@ sessions = Table(
     Column("agent_worker_id", String(64)),
     Column("idempotency_key", String(255)),
     Column("request_fingerprint", String(64)),
+    # 0007: the phone side of a phone session (NULL for web sessions).
+    Column("call_direction", String(8)),
+    Column("caller_number", String(64)),
+    Column("called_number", String(64)),
+    Column("sip_call_id", String(256)),
     Index("ix_sessions_status_created", "status", "created_at"),
     Index("ix_sessions_agent_created", "agent_id", "created_at"),
 )
@@ -173,4 +178,37 @@ agent_workers = Table(
     Column("first_seen_at", DateTime(timezone=True), nullable=False),
     Column("last_seen_at", DateTime(timezone=True), nullable=False),
     Index("ix_agent_workers_name_seen", "agent_name", "last_seen_at"),
+)
+
+# 0007: phone numbers callers dial (each with its LiveKit inbound trunk, dispatch rule and the room
+# its next call lands in) and the outbound trunks calls are placed through. LiveKit keeps its copy
+# in Redis only; these rows are what it is rebuilt from.
+phone_numbers = Table(
+    "phone_numbers",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("number", String(64), nullable=False, unique=True),
+    Column("agent_id", String(64), nullable=False),
+    Column("allowed_addresses", JSON, nullable=False),
+    Column("auth_username", String(128)),
+    Column("auth_password_encrypted", Text),
+    Column("trunk_id", String(64)),
+    Column("dispatch_rule_id", String(64)),
+    Column("ready_room", String(128), unique=True),
+    Column("api_key_id", String(40)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+outbound_trunks = Table(
+    "outbound_trunks",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("name", String(128), nullable=False),
+    Column("address", String(256), nullable=False),
+    Column("transport", String(8), nullable=False),
+    Column("numbers", JSON, nullable=False),
+    Column("auth_username", String(128)),
+    Column("auth_password_encrypted", Text),
+    Column("trunk_id", String(64)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
 )

@@ -3,7 +3,7 @@
 
 import { apiFetch, type ApiConfig } from './api-client';
 
-export type SessionStatus = 'starting' | 'active' | 'ended' | 'failed';
+export type SessionStatus = 'starting' | 'ringing' | 'active' | 'ended' | 'failed';
 
 /** One step of a session's setup, when the gateway reports its timeline. */
 export interface TimelineStep {
@@ -16,6 +16,21 @@ export interface TimelineStep {
 export interface Participant {
   identity: string | null;
   joinedAt: string | null;
+}
+
+/** The phone side of a `phone` session. */
+export interface PhoneLeg {
+  direction: 'inbound' | 'outbound';
+  callerNumber: string;
+  calledNumber: string;
+  sipCallId: string | null;
+}
+
+/** A phone number whose next call lands in a room (its ready room). */
+export interface PhoneLine {
+  numberId: string;
+  number: string;
+  agentId: string;
 }
 
 export interface Session {
@@ -33,6 +48,7 @@ export interface Session {
   participants?: { user: Participant; agent: Participant } | null;
   error?: string | null;
   timeline?: TimelineStep[] | null;
+  phone?: PhoneLeg | null;
 }
 
 export interface Room {
@@ -42,6 +58,7 @@ export interface Room {
   createdAt: string;
   orphan: boolean;
   overdue: boolean;
+  phoneLine: PhoneLine | null;
   session: Session | null;
 }
 
@@ -68,12 +85,14 @@ export interface LiveRow {
   overdue: boolean;
   /** A live session whose room LiveKit does not list (not created yet, or gone). */
   noRoom: boolean;
+  /** A phone number's ready room: no session yet, the number's next call lands here. */
+  phoneLine: PhoneLine | null;
 }
 
 export const opsApi = {
   rooms: (api: ApiConfig) => apiFetch<{ data: Room[] }>(api, '/v1/ops/rooms'),
   liveSessions: (api: ApiConfig) =>
-    apiFetch<{ data: Session[] }>(api, '/v1/sessions?status=starting,active&limit=200'),
+    apiFetch<{ data: Session[] }>(api, '/v1/sessions?status=starting,ringing,active&limit=200'),
   session: (api: ApiConfig, room: string) =>
     apiFetch<Session>(api, `/v1/sessions/${encodeURIComponent(room)}`),
   transcript: (api: ApiConfig, room: string) =>
@@ -101,6 +120,7 @@ export function mergeLive(rooms: Room[], live: Session[]): LiveRow[] {
       orphan: room.orphan,
       overdue: room.overdue,
       noRoom: false,
+      phoneLine: session ? null : room.phoneLine,
     });
   }
   for (const session of live) {
@@ -113,6 +133,7 @@ export function mergeLive(rooms: Room[], live: Session[]): LiveRow[] {
       orphan: false,
       overdue: false,
       noRoom: true,
+      phoneLine: null,
     });
   }
   // What needs a look first (flagged), then the newest.
@@ -120,6 +141,12 @@ export function mergeLive(rooms: Room[], live: Session[]): LiveRow[] {
   return [...rows.values()].sort(
     (a, b) => flagged(a) - flagged(b) || Date.parse(b.since) - Date.parse(a.since),
   );
+}
+
+/** A session's channel, with a phone call's direction: `phone in`, `phone out`. */
+export function channelLabel(session: Session): string {
+  if (!session.phone) return session.channel;
+  return `${session.channel} ${session.phone.direction === 'inbound' ? 'in' : 'out'}`;
 }
 
 export function formatDuration(seconds: number): string {

@@ -3,13 +3,13 @@ events a replica died before enqueuing) for the sessions started or ended in the
 both are indexed.
 
 Revision ID: 0012_cluster
-Revises: 0006_start_guarantees
+Revises: 0007_phone
 """
 
 from alembic import op
 
 revision = "0012_cluster"
-down_revision = "0006_start_guarantees"
+down_revision = "0007_phone"
 branch_labels = None
 depends_on = None
 

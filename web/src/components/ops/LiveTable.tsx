@@ -1,4 +1,4 @@
-import { formatDuration, type LiveRow } from '../../lib/ops';
+import { channelLabel, formatDuration, type LiveRow } from '../../lib/ops';
 
 interface Props {
   rows: LiveRow[];
@@ -12,13 +12,25 @@ interface Props {
 function participants(row: LiveRow): string {
   if (!row.room) return '—';
   const people = row.room.numParticipants;
-  const agent = row.session?.status === 'active' && row.session.participants?.agent.joinedAt;
+  // A phone call rings while its agent is already there (the call is answered when it speaks).
+  const live = row.session?.status === 'active' || row.session?.status === 'ringing';
+  const agent = live && row.session?.participants?.agent.joinedAt;
   return `${people} ${people === 1 ? 'person' : 'people'}${agent ? ' + agent' : ''}`;
 }
 
 function state(row: LiveRow): string {
   if (row.session) return row.session.status;
+  if (row.phoneLine) return 'waiting for a call';
   return 'no session';
+}
+
+function agent(row: LiveRow): string {
+  return row.session?.agentId ?? row.phoneLine?.agentId ?? '—';
+}
+
+function channel(row: LiveRow): string {
+  if (row.session) return channelLabel(row.session);
+  return row.phoneLine ? 'phone' : '—';
 }
 
 /** Every LiveKit room and live session, one line each, flagged when something is off. */
@@ -53,8 +65,8 @@ export function LiveTable({ rows, now, openRoom, onOpen, onEnd }: Props) {
             <th scope="row">
               <code>{row.roomName}</code>
             </th>
-            <td>{row.session?.agentId ?? '—'}</td>
-            <td>{row.session?.channel ?? '—'}</td>
+            <td>{agent(row)}</td>
+            <td>{channel(row)}</td>
             <td data-state={state(row)}>{state(row)}</td>
             <td>{formatDuration((now - Date.parse(row.since)) / 1000)}</td>
             <td>{participants(row)}</td>
@@ -62,6 +74,11 @@ export function LiveTable({ rows, now, openRoom, onOpen, onEnd }: Props) {
               {row.orphan ? <span className="flag flag-orphan">orphan</span> : null}
               {row.overdue ? <span className="flag flag-overdue">overdue</span> : null}
               {row.noRoom ? <span className="flag flag-noroom">no room</span> : null}
+              {row.phoneLine ? (
+                <span className="flag flag-ready" title="this number's next call lands here">
+                  {row.phoneLine.number}
+                </span>
+              ) : null}
             </td>
             <td>
               <div className="actions">

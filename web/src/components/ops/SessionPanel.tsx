@@ -34,7 +34,14 @@ export function SessionPanel({ api, row, now, onClose, onEnd }: Props) {
           <strong>{detail.code}</strong>: {detail.message}
         </p>
       ) : null}
-      {detail.status === 'no_session' ? (
+      {detail.status === 'no_session' && row.phoneLine ? (
+        <p className="ready-note">
+          The ready room of phone number {row.phoneLine.number} (agent {row.phoneLine.agentId}):
+          its next call lands here and becomes a session. Ending it makes the gateway prepare a
+          new one.
+        </p>
+      ) : null}
+      {detail.status === 'no_session' && !row.phoneLine ? (
         <p className="orphan-note">
           No session: LiveKit holds this room, but the gateway did not start it (or its record is
           gone). Created {formatTime(row.room?.createdAt ?? null)}, with{' '}
@@ -87,6 +94,14 @@ function Summary({ session, now }: { session: Session; now: number }) {
       </dd>
       <dt>Caller</dt>
       <dd>{session.userIdentity}</dd>
+      {session.phone ? (
+        <>
+          <dt>Call</dt>
+          <dd>
+            {session.phone.direction}: {session.phone.callerNumber} → {session.phone.calledNumber}
+          </dd>
+        </>
+      ) : null}
       <dt>Duration</dt>
       <dd>{formatDuration(seconds)}</dd>
       {session.error ? (
