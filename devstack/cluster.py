@@ -20,7 +20,6 @@ import signal
 import sys
 import tempfile
 import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,7 +30,7 @@ from devstack.livekit_server import LiveKitServer
 from devstack.ports import free_port, free_tcp_udp_port
 from devstack.postgres import PostgresServer
 from devstack.redis_server import RedisServer
-from devstack.stack import WORKER_READY_MARK, Process, _wait_http
+from devstack.stack import Process, _wait_http, wait_registered
 
 
 @dataclass
@@ -176,11 +175,7 @@ class Cluster:
             f"worker{i}", [sys.executable, "-m", "agent_worker", "start"], self.worker_env(i)
         )
         self.workers[i] = proc
-        deadline = time.monotonic() + timeout
-        while WORKER_READY_MARK not in proc.log_text():
-            if proc.proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"worker{i} did not register:\n{proc.log_text()[-3000:]}")
-            time.sleep(0.2)
+        wait_registered(proc, timeout)
         return proc
 
     def start_node(self, i: int) -> None:

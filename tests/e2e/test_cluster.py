@@ -43,43 +43,34 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         c.stop()
 
 
-async def _start(cluster: Cluster, gateway: int) -> dict[str, Any]:
+async def _call(
+    cluster: Cluster, gateway: int, method: str, path: str, body: object = None, expect: int = 200
+) -> dict[str, Any]:
+    """The public API of one gateway replica, as a client app calls it."""
     async with (
         aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as http,
-        http.post(
-            f"{cluster.replica_url(gateway)}/v1/sessions/start",
-            json={"agentId": "demo"},
+        http.request(
+            method,
+            f"{cluster.replica_url(gateway)}{path}",
+            json=body,
             headers={"x-api-key": cluster.api_key},
         ) as resp,
     ):
-        body = await resp.json()
-        assert resp.status == 201, body
-        return body  # type: ignore[no-any-return]
+        payload = await resp.json()
+        assert resp.status == expect, payload
+        return payload  # type: ignore[no-any-return]
+
+
+async def _start(cluster: Cluster, gateway: int) -> dict[str, Any]:
+    return await _call(cluster, gateway, "POST", "/v1/sessions/start", {"agentId": "demo"}, 201)
 
 
 async def _end(cluster: Cluster, gateway: int, room: str) -> dict[str, Any]:
-    async with (
-        aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http,
-        http.post(
-            f"{cluster.replica_url(gateway)}/v1/sessions/end",
-            json={"roomName": room},
-            headers={"x-api-key": cluster.api_key},
-        ) as resp,
-    ):
-        body = await resp.json()
-        assert resp.status == 200, body
-        return body  # type: ignore[no-any-return]
+    return await _call(cluster, gateway, "POST", "/v1/sessions/end", {"roomName": room})
 
 
 async def _session(cluster: Cluster, gateway: int, room: str) -> dict[str, Any]:
-    async with (
-        aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http,
-        http.get(
-            f"{cluster.replica_url(gateway)}/v1/sessions/{room}",
-            headers={"x-api-key": cluster.api_key},
-        ) as resp,
-    ):
-        return await resp.json()  # type: ignore[no-any-return]
+    return await _call(cluster, gateway, "GET", f"/v1/sessions/{room}")
 
 
 async def _rooms_on(cluster: Cluster, node: int) -> set[str]:
