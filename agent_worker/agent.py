@@ -5,12 +5,10 @@ from __future__ import annotations
 import asyncio
 import secrets
 from datetime import UTC, datetime
-from typing import Any
 
 import structlog
 from livekit import rtc
 from livekit.agents import (
-    Agent,
     AgentSession,
     AgentStateChangedEvent,
     AutoSubscribe,
@@ -32,10 +30,13 @@ from agent_worker.engines.factory import (
     build_stt,
     build_tts,
     build_vad,
+    recognition_phrases,
 )
 from agent_worker.engines.responder_llm import ResponderLLM
+from agent_worker.engines.sphinx_engine import SphinxEngine
 from agent_worker.escalation import ESCALATE_TOOL, asks_for_person, build_escalation_tool
 from agent_worker.gateway_client import GatewayClient
+from agent_worker.listening_agent import ListeningAgent
 from agent_worker.metrics import ENGINE_ERRORS, SESSIONS, PipelineObserver, count_engine_error
 from voice_common.agent_config import DispatchMetadata
 
@@ -51,7 +52,7 @@ SIP_CALL_STATUS = "sip.callStatus"
 # A phone caller's call can ring this long before the agent gives up on it.
 CALL_ANSWER_TIMEOUT = 120.0
 PREWARMED_VAD = "vad"
-PREWARMED_STT = "stt"
+PREWARMED_SPHINX = "sphinx"
 # The timings `make bench` breaks voice-to-voice into; VAD metrics (one a second) are left out.
 _METRIC_FIELDS = (
     "duration",
@@ -93,15 +94,16 @@ def report_first_audio(session: AgentSession[None], gateway: GatewayClient) -> N
 
 
 def prewarm(proc: JobProcess, settings: WorkerSettings) -> None:
-    """Loads what every session needs before a job arrives, so a dispatch is answered at once."""
-    from agent_worker.engines.pocketsphinx_stt import PocketSphinxSTT
+    """Loads what every session needs before a job arrives, so a dispatch is answered at once.
 
+    The PocketSphinx engine (a child process with the acoustic model) is shared by every
+    session this process runs."""
     proc.userdata[PREWARMED_VAD] = build_vad(
         "silero", min_silence_seconds=settings.vad_min_silence_seconds
     )
-    stt = PocketSphinxSTT()
-    stt.prewarm()
-    proc.userdata[PREWARMED_STT] = {"pocketsphinx:en-us": stt}
+    engine = SphinxEngine(settings.asr_cache_dir)
+    engine.start()
+    proc.userdata[PREWARMED_SPHINX] = engine
 
 
 async def run_session(ctx: JobContext, settings: WorkerSettings) -> None:
@@ -128,7 +130,7 @@ async def run_session(ctx: JobContext, settings: WorkerSettings) -> None:
         return
     config = meta.config
     try:
-        prewarmed_stt: dict[str, Any] = ctx.proc.userdata.get(PREWARMED_STT, {})
+        sphinx: SphinxEngine | None = ctx.proc.userdata.get(PREWARMED_SPHINX)
         engine = build_llm(config.llm, config)
         session: AgentSession[None] = AgentSession(
             vad=build_vad(
@@ -136,7 +138,9 @@ async def run_session(ctx: JobContext, settings: WorkerSettings) -> None:
                 prewarmed=ctx.proc.userdata.get(PREWARMED_VAD),
                 min_silence_seconds=settings.vad_min_silence_seconds,
             ),
-            stt=prewarmed_stt.get(config.stt) or build_stt(config.stt, config.language),
+            stt=build_stt(
+                config.stt, config.language, sphinx=sphinx, phrases=recognition_phrases(config)
+            ),
             llm=engine,
             tts=build_tts(config.tts, config.voice),
             turn_handling={
@@ -201,7 +205,7 @@ async def run_session(ctx: JobContext, settings: WorkerSettings) -> None:
 
     await ctx.connect(auto_subscribe=AutoSubscribe.AUDIO_ONLY)
     await session.start(
-        agent=Agent(instructions=config.instructions, tools=tools),
+        agent=ListeningAgent(instructions=config.instructions, tools=tools),
         room=ctx.room,
         room_options=room_io.RoomOptions(
             participant_kinds=CALLER_KINDS,

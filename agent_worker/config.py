@@ -45,6 +45,8 @@ class WorkerSettings(BaseSettings):
     # agent answers. Their sum is the floor of the agent's answer time.
     vad_min_silence_seconds: float = Field(default=0.35, ge=0.1, le=3)
     endpointing_min_delay: float = Field(default=0.3, ge=0.05, le=5)
+    # Agent language models for the offline recognizer, built once per FAQ and kept here.
+    asr_cache_dir: Path = Path.home() / ".cache" / "voicegw" / "pocketsphinx"
     # GET /metrics (Prometheus) on metrics_host:metrics_port; None turns it off. Job processes
     # write their samples to metrics_dir (a fresh temporary directory when unset), emptied at start.
     metrics_host: str = "127.0.0.1"

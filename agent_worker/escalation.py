@@ -15,7 +15,7 @@ from typing import Any
 import structlog
 from livekit.agents import RunContext, function_tool, llm
 
-from agent_worker.engines.responder_llm import normalize_words
+from voice_common.faq_matcher import normalize_words
 
 log = structlog.get_logger("agent_worker.escalation")
 

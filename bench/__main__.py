@@ -18,6 +18,7 @@ from typing import Any
 
 from livekit.rtc.data_stream import StreamError
 
+from bench.accuracy import measure_accuracy
 from bench.density import run_density, worker_env
 from bench.gateway_api import GatewayApi
 from bench.machine import machine_info
@@ -33,7 +34,7 @@ from bench.start_load import measure_start
 from devstack.stack import Stack
 
 RESULTS = Path(__file__).resolve().parent / "results"
-PHASES = ("start", "sessions", "density")
+PHASES = ("start", "accuracy", "sessions", "density")
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,7 @@ class Plan:
     density_wait_s: float = 8.0  # for the agent, then for the greeting, per session
     density_cap_s: float = 240.0
     executors: tuple[str, ...] = ("process", "thread")
+    accuracy_full: bool = True  # the whole spoken set (quick: the CI sample)
 
 
 QUICK = Plan(
@@ -69,6 +71,7 @@ QUICK = Plan(
     density_stagger_s=0.75,
     density_wait_s=6.0,
     density_cap_s=40.0,
+    accuracy_full=False,
 )
 
 
@@ -128,6 +131,11 @@ async def _run(
             refusals=plan.no_worker_requests,
         )
         phase_done("/start load", t)
+    if "accuracy" in phases:
+        _say("spoken questions: the demo agent's answers, offline")
+        t = time.monotonic()
+        results.accuracy = await measure_accuracy(log_dir / "accuracy", full=plan.accuracy_full)
+        phase_done("spoken-question accuracy", t)
     if "sessions" not in phases and "density" not in phases:
         return
     stack_dir = log_dir / "stack"
@@ -208,6 +216,7 @@ def _as_json(results: Results, plan: Plan) -> dict[str, Any]:
         "no_worker": results.no_worker.as_dict() if results.no_worker else None,
         "sessions": results.sessions.as_dict() if results.sessions else None,
         "density": [run.as_dict() for run in results.density],
+        "accuracy": [r.as_dict() for r in results.accuracy.runs] if results.accuracy else None,
         "contention": results.contention,
     }
 

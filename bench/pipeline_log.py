@@ -1,13 +1,14 @@
 """Reads the worker's `pipeline_metrics` log lines and splits one answer's latency into stages.
 
 The worker logs livekit-agents' metrics (agent_worker/agent.py) as JSON lines with the room bound.
-For a non-streaming STT behind the VAD (PocketSphinx), the user's turn ends like this:
+PocketSphinx streams (it decodes while the caller speaks), and the session's VAD ends the turn:
 
-    speech ends --VAD silence--> end of speech --STT--> transcript --endpointing--> turn committed
-    --responder first token--> --TTS first byte--> audio out --transport, playout--> heard
+    speech ends --VAD silence--> end of speech: flush --STT tail--> transcript --endpointing-->
+    turn committed --responder first token--> --TTS first byte--> audio out --transport--> heard
 
 EOU metrics give transcript and commit times relative to the VAD's estimate of the speech's end;
-STT metrics give the recognition time; LLM `ttft` and TTS `ttfb` the next two stages.
+the STT metric of a flush is the tail (flush to final transcript: what was left to decode when
+the caller stopped); LLM `ttft` and TTS `ttfb` the next two stages.
 """
 
 from __future__ import annotations

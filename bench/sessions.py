@@ -44,6 +44,7 @@ class SessionSample:
 class VoiceSample:
     room: str
     voice_to_voice_ms: float | None = None
+    interim_caption_ms: float | None = None  # first live caption of the question - its start
     heard: str = ""
     stages_ms: dict[str, float] | None = None
     error: str | None = None
@@ -89,6 +90,10 @@ class SessionsResult:
     def voice_to_voice(self) -> Summary | None:
         return summarize([v.voice_to_voice_ms for v in self.voice if v.voice_to_voice_ms])
 
+    @property
+    def interim_caption(self) -> Summary | None:
+        return summarize([v.interim_caption_ms for v in self.voice if v.interim_caption_ms])
+
     def stage(self, name: str) -> Summary | None:
         return summarize([v.stages_ms[name] for v in self.voice if v.stages_ms])
 
@@ -99,6 +104,8 @@ class SessionsResult:
         }
         v2v = self.voice_to_voice
         summaries["voice_to_voice_ms"] = v2v.as_dict() if v2v else None
+        interim = self.interim_caption
+        summaries["interim_caption_ms"] = interim.as_dict() if interim else None
         for name in STAGES:
             s = self.stage(name)
             summaries[f"stage_{name}_ms"] = s.as_dict() if s else None
@@ -226,6 +233,10 @@ async def _voice_session(api: GatewayApi, index: int, wav: Path) -> VoiceSample:
             )
         heard = client.captions_of(started.user_identity)
         sample.heard = heard[0].text if heard else ""
+        live = client.captions_of(started.user_identity, final_only=False)
+        interims = [c.first_chunk_at for c in live if not c.final]
+        if interims and client.speech_started_at is not None:
+            sample.interim_caption_ms = (min(interims) - client.speech_started_at) * 1000
     except (AssertionError, TimeoutError) as exc:
         sample.error = str(exc)
     finally:

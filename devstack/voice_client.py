@@ -58,6 +58,7 @@ class VoiceClient:
         self.disconnect_reason: object = None
         self._tasks: set[asyncio.Task[None]] = set()
         self.connected_at = 0.0
+        self.speech_started_at: float | None = None  # when speak_wav's first sample went out
         self.room.on("participant_connected", self._on_participant)
         self.room.on("track_subscribed", self._on_track)
         self.room.on("disconnected", self._on_disconnected)
@@ -135,6 +136,7 @@ class VoiceClient:
         silence = np.zeros(step, dtype=np.int16)
         for _ in range(50):  # let the subscription settle before the first word
             await source.capture_frame(_frame(silence, rate))
+        self.speech_started_at = time.monotonic()
         for i in range(0, len(pcm), step):
             chunk = pcm[i : i + step]
             if len(chunk) < step:

@@ -9,20 +9,50 @@ LIVEKIT_SIP_VERSION="v1.8.0"
 TOOLS_DIR="${VOICEGW_TOOLS_DIR:-$HOME/.cache/voicegw-tools}"
 PY="${PYTHON:-python3.11}"
 
+# The named Debian packages that are not installed, one a line.
+not_installed() {
+  local p
+  for p in "$@"; do
+    dpkg -s "$p" >/dev/null 2>&1 || echo "$p"
+  done
+}
+
 # chromium: the browser tests drive Debian's build (never a browser a tool downloads).
 # redis-server: LiveKit and its SIP service share one; the libs build livekit-sip; baresip and
 # SIPp (sip-tester) are the SIP phones of the phone tests.
 apt_packages=(espeak-ng sox postgresql chromium redis-server libopus-dev libopusfile-dev libsoxr-dev
   pkg-config baresip-core sip-tester)
-missing=()
-for p in "${apt_packages[@]}"; do
-  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
-done
+mapfile -t missing < <(not_installed "${apt_packages[@]}")
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "setup: installing Debian packages: ${missing[*]}"
   # Waits for another apt run (a second checkout's setup) instead of failing on its lock.
   apt-get -o DPkg::Lock::Timeout=600 update -qq
   apt-get -o DPkg::Lock::Timeout=600 install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# MBROLA diphone voices for the spoken-question set (espeak-ng -v mb-us1 ...): test speech only,
+# nothing ships them. Debian keeps mbrola in contrib and the voices in non-free (their licence
+# allows non-commercial, non-military use), components the machine's sources may not list, so
+# they come through a package list of our own, outside the system's sources.
+mbrola_packages=(mbrola mbrola-us1 mbrola-us2 mbrola-us3 mbrola-en1)
+mapfile -t mbrola_missing < <(not_installed "${mbrola_packages[@]}")
+if [ "${#mbrola_missing[@]}" -gt 0 ]; then
+  echo "setup: installing MBROLA voices: ${mbrola_missing[*]}"
+  apt_dir="$TOOLS_DIR/apt-mbrola"
+  mkdir -p "$apt_dir/sources" "$apt_dir/lists/partial" "$apt_dir/cache/archives/partial"
+  suite=$(. /etc/os-release && echo "$VERSION_CODENAME")
+  cat > "$apt_dir/sources/mbrola.sources" <<SOURCES
+Types: deb
+URIs: http://deb.debian.org/debian
+Suites: $suite
+Components: main contrib non-free
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SOURCES
+  apt_own=(-o DPkg::Lock::Timeout=600 -o APT::Sandbox::User=root -o Dir::Etc::SourceList=/dev/null
+    -o "Dir::Etc::SourceParts=$apt_dir/sources" -o "Dir::State::Lists=$apt_dir/lists"
+    -o "Dir::Cache=$apt_dir/cache")
+  apt-get "${apt_own[@]}" update -qq
+  apt-get "${apt_own[@]}" install -y -qq --no-install-recommends "${mbrola_missing[@]}" >/dev/null
 fi
 
 stamp=.venv/.installed-$(sha256sum requirements.lock pyproject.toml | sha256sum | cut -c1-16)

@@ -7,7 +7,7 @@ stack.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
@@ -27,9 +27,17 @@ class _Model(BaseModel):
 
 
 class FaqItem(_Model):
-    """One thing the offline responder knows: the words that trigger it and what it says."""
+    """One thing the offline responder knows: how callers ask about it and what it says.
+
+    `keywords` are words that on their own say the question is about this item; `questions`
+    are a few natural ways to ask it. Both teach the offline recognizer the agent's words and
+    the responder what each item is about, so a question phrased differently still finds it.
+    """
 
     keywords: list[str] = Field(min_length=1, max_length=32)
+    questions: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(
+        default_factory=list, max_length=32
+    )
     answer: str = Field(min_length=1, max_length=2000)
 
 

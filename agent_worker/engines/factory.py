@@ -11,7 +11,7 @@ import importlib
 import os
 import re
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, TypeVar
@@ -23,6 +23,7 @@ from livekit.plugins import openai, silero
 from agent_worker.engines.espeak_tts import EspeakTTS
 from agent_worker.engines.pocketsphinx_stt import PocketSphinxSTT
 from agent_worker.engines.responder_llm import ResponderLLM
+from agent_worker.engines.sphinx_engine import SphinxEngine
 from voice_common.agent_config import AgentConfig
 
 # the same grammar agent_config validates, repeated so engine strings from anywhere are checked
@@ -132,13 +133,35 @@ def build_vad(
     )
 
 
-def build_stt(spec_str: str, language: str) -> stt.STT[Any]:
-    """`pocketsphinx:<lang>` picks the model language; plain `pocketsphinx` uses `language`."""
+def recognition_phrases(config: AgentConfig) -> list[str]:
+    """What the agent expects to hear, for recognizers that can be biased toward it: its FAQ
+    questions and keywords, and its greeting (callers echo its words). Empty without an FAQ:
+    an agent that answers anything gets the general model."""
+    if not config.faq:
+        return []
+    phrases = [config.greeting]
+    for item in config.faq:
+        phrases += item.questions
+        phrases += item.keywords
+    return phrases
+
+
+def build_stt(
+    spec_str: str,
+    language: str,
+    *,
+    sphinx: SphinxEngine | None = None,
+    phrases: Sequence[str] = (),
+) -> stt.STT[Any]:
+    """`pocketsphinx:<lang>` picks the model language; plain `pocketsphinx` uses `language`.
+
+    PocketSphinx decodes in `sphinx`, the worker process's shared engine (one of its own
+    without), biased toward `phrases`."""
     kind = "stt"
     spec = _spec(spec_str, kind, {"pocketsphinx", "openai", "deepgram"})
     if spec.provider == "pocketsphinx":
         try:
-            return PocketSphinxSTT(language=spec.model or language)
+            return PocketSphinxSTT(language=spec.model or language, engine=sphinx, phrases=phrases)
         except ValueError as e:
             raise EngineConfigError(spec_str, str(e), kind=kind) from None
     base_language = language.split("-")[0].lower()

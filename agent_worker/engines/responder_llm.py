@@ -2,7 +2,8 @@
 
 It implements the real livekit-agents LLM/LLMStream API so the session code is identical whether
 the agent runs fully offline on this responder or on a hosted model: only the engine string in
-the config changes.
+the config changes. Which item a question is about is voice_common.faq_matcher's job; this is
+only the adapter that streams the answer (or the fallback, when nothing matched).
 """
 
 from __future__ import annotations
@@ -21,46 +22,26 @@ from livekit.agents import (
 )
 
 from voice_common.agent_config import FaqItem
+from voice_common.faq_matcher import FaqMatcher, HeardWords
 
-_APOSTROPHES = re.compile(r"['\u2019]")
-_WORD = re.compile(r"[^\W_]+")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 
-
-def normalize_words(text: str) -> list[str]:
-    """Lowercased words without punctuation, so "Opening-hours?" matches "opening hours".
-
-    Apostrophes are dropped rather than split on, so "what's" and "whats" are the same word.
-    """
-    return _WORD.findall(_APOSTROPHES.sub("", text.casefold()))
+HEARD_WORDS = "heard_words"
+"""ChatMessage.extra key: the recognizer's [word, posterior] pairs for a spoken user turn."""
 
 
-def _contains(words: list[str], phrase: list[str]) -> bool:
-    n = len(phrase)
-    return n > 0 and any(words[i : i + n] == phrase for i in range(len(words) - n + 1))
-
-
-def choose_answer(text: str, faq: Sequence[FaqItem], fallback: str) -> str:
-    """The answer of the item with the most keywords present in `text`, else `fallback`.
-
-    A keyword matches whole words only (a multiword keyword as a contiguous phrase), so "hour"
-    does not fire on "hours". Ties go to the earlier item, letting config order set priority.
-    """
-    words = normalize_words(text)
-    best_score = 0
-    best_answer = fallback
-    for item in faq:
-        score = sum(1 for kw in item.keywords if _contains(words, normalize_words(kw)))
-        if score > best_score:
-            best_score, best_answer = score, item.answer
-    return best_answer
-
-
-def last_user_text(chat_ctx: llm.ChatContext) -> str | None:
+def last_user_message(chat_ctx: llm.ChatContext) -> llm.ChatMessage | None:
     for item in reversed(chat_ctx.items):
         if isinstance(item, llm.ChatMessage) and item.role == "user":
-            return item.text_content or ""
+            return item
     return None
+
+
+def heard_words(message: llm.ChatMessage) -> HeardWords:
+    """The posteriors a recognizer gave the message's words; none for typed text (or a
+    recognizer that gives none), which then counts as heard for sure."""
+    pairs = message.extra.get(HEARD_WORDS) or []
+    return [(str(word), float(p)) for word, p in pairs]
 
 
 def split_sentences(text: str) -> list[str]:
@@ -72,7 +53,7 @@ def split_sentences(text: str) -> list[str]:
 class ResponderLLM(llm.LLM[Never]):
     def __init__(self, faq: Sequence[FaqItem], fallback: str) -> None:
         super().__init__()
-        self._faq = tuple(faq)
+        self._matcher = FaqMatcher(faq)
         self._fallback = fallback
         self._escalation: tuple[Callable[[str], bool], str, str] | None = None
 
@@ -85,11 +66,11 @@ class ResponderLLM(llm.LLM[Never]):
         self, chat_ctx: llm.ChatContext, tool_names: Sequence[str]
     ) -> tuple[str, str] | None:
         """(message, tool) when the caller's last words ask for a person."""
-        text = last_user_text(chat_ctx)
-        if self._escalation is None or text is None:
+        user = last_user_message(chat_ctx)
+        if self._escalation is None or user is None:
             return None
         asks, message, tool = self._escalation
-        return (message, tool) if tool in tool_names and asks(text) else None
+        return (message, tool) if tool in tool_names and asks(user.text_content or "") else None
 
     @property
     def model(self) -> str:
@@ -101,10 +82,14 @@ class ResponderLLM(llm.LLM[Never]):
 
     def answer_for(self, chat_ctx: llm.ChatContext) -> str:
         """With no user turn yet (e.g. a generated greeting) there is nothing to match."""
-        text = last_user_text(chat_ctx)
-        if text is None:
+        message = last_user_message(chat_ctx)
+        if message is None:
             return self._fallback
-        return choose_answer(text, self._faq, self._fallback)
+        return self.answer_text(message.text_content or "", heard_words(message))
+
+    def answer_text(self, text: str, heard: HeardWords = ()) -> str:
+        """The answer to one question, outside any chat (the spoken-set measurements)."""
+        return self._matcher.answer(text, self._fallback, heard)
 
     def chat(
         self,

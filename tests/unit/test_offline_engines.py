@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import subprocess
 import time
 import wave
@@ -25,8 +26,13 @@ from livekit import rtc
 from livekit.agents import APIConnectionError, APIConnectOptions, APIError, APITimeoutError, stt
 
 from agent_worker.engines.espeak_tts import EspeakTTS, WavStreamReader
-from agent_worker.engines.pocketsphinx_stt import MODEL_SAMPLE_RATE, PocketSphinxSTT
-from agent_worker.engines.responder_llm import normalize_words
+from agent_worker.engines.pocketsphinx_stt import (
+    DEFAULT_CACHE_DIR,
+    MODEL_SAMPLE_RATE,
+    PocketSphinxSTT,
+)
+from agent_worker.engines.sphinx_engine import SphinxEngine
+from voice_common.faq_matcher import normalize_words
 
 pytestmark = pytest.mark.unit
 
@@ -198,6 +204,20 @@ async def test_round_trip_espeak_to_pocketsphinx(sphinx: PocketSphinxSTT) -> Non
     assert {"hello", "world"} & set(words)
 
 
+async def test_pocketsphinx_finals_carry_each_words_posterior(sphinx: PocketSphinxSTT) -> None:
+    """What the responder weighs words by: how sure the decoder was of each of them."""
+    frames = await _synthesize(EspeakTTS(), QUESTION)
+    event = await sphinx.recognize(frames, conn_options=NO_RETRY)
+    data = event.alternatives[0]
+
+    assert data.words is not None
+    assert [str(w) for w in data.words] == data.text.split()
+    posteriors = [float(w.confidence) for w in data.words]
+    assert all(0.0 <= p <= 1.0 for p in posteriors)
+    assert data.confidence == pytest.approx(sum(posteriors) / len(posteriors))
+    assert max(posteriors) > 0.5  # "what" and "opening" come out clearly
+
+
 async def test_pocketsphinx_silence_and_empty_input_give_empty_text(
     sphinx: PocketSphinxSTT,
 ) -> None:
@@ -230,8 +250,8 @@ async def test_pocketsphinx_prewarm_does_not_block_and_decoding_keeps_the_loop_f
         ticker.cancel()
         await engine.aclose()
 
-    # interleaved requests would desynchronize the pipe protocol and garble or hang; the last
-    # words may differ between runs (see the module docstring), so only the start is compared
+    # three requests at once share one child: each must get its own answer; the last words
+    # may differ between runs (see the module docstring), so only the start is compared
     assert all(r.startswith("hello world what are your opening") for r in results)
     # decoding in-process (even in a thread) holds the GIL, so the loop would stall for
     # nearly the whole decode; a busy host only adds the odd scheduling hiccup
@@ -242,11 +262,13 @@ async def test_pocketsphinx_prewarm_does_not_block_and_decoding_keeps_the_loop_f
 async def test_pocketsphinx_recovers_when_its_process_dies(sphinx: PocketSphinxSTT) -> None:
     audio = rtc.combine_audio_frames(await _synthesize(EspeakTTS(), "hello world"))
     assert "hello" in await _transcript(sphinx, audio)
-    assert sphinx._worker is not None
-    sphinx._worker.kill()
-    await asyncio.to_thread(sphinx._worker._proc.wait)
+    pid = sphinx.engine.pid
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)
+    await asyncio.sleep(0.2)
 
     assert "hello" in await _transcript(sphinx, audio)
+    assert sphinx.engine.pid not in (None, pid)
 
 
 async def test_pocketsphinx_watchdog_turns_a_hung_decode_into_a_timeout(
@@ -254,10 +276,14 @@ async def test_pocketsphinx_watchdog_turns_a_hung_decode_into_a_timeout(
 ) -> None:
     audio = rtc.combine_audio_frames(await _synthesize(EspeakTTS(), QUESTION))
     await _transcript(sphinx, audio)  # the model is loaded, so only the decode is timed
+    pid = sphinx.engine.pid
+    assert pid is not None
+    os.kill(pid, signal.SIGSTOP)  # hangs like a decoder stuck in a loop
 
     with pytest.raises(APITimeoutError):
-        await asyncio.to_thread(sphinx.transcribe_blocking, audio, 0.01)
+        await sphinx.recognize(audio, conn_options=APIConnectOptions(max_retry=0, timeout=0.5))
     assert "opening" in await _transcript(sphinx, audio)  # a fresh decoder took over
+    assert sphinx.engine.pid != pid
 
 
 async def test_pocketsphinx_cancelled_recognition_does_not_skew_the_next(
@@ -276,19 +302,20 @@ async def test_pocketsphinx_cancelled_recognition_does_not_skew_the_next(
 
 def test_pocketsphinx_prewarm_works_before_any_event_loop_exists() -> None:
     """A worker's prewarm hook runs synchronously, before the job's loop is created."""
-    engine = PocketSphinxSTT()
+    engine = SphinxEngine(DEFAULT_CACHE_DIR)
     started = time.perf_counter()
-    engine.prewarm()
+    engine.start()
     assert time.perf_counter() - started < 0.05
     try:
-        assert engine._worker is not None and engine._worker.alive
+        assert engine.pid is not None
+        recognizer = PocketSphinxSTT(engine=engine)
         silence_then_tone = np.concatenate(
             [np.zeros(8000), 3000 * np.sin(np.arange(8000) * 0.2)]
         ).astype(np.int16)
         frame = rtc.AudioFrame(silence_then_tone.tobytes(), 16000, 1, 16000)
-        assert isinstance(engine.transcribe_blocking(frame, 10.0), str)
+        assert isinstance(asyncio.run(_transcript(recognizer, frame)), str)
     finally:
-        engine._close_blocking()
+        engine.close()
 
 
 def test_pocketsphinx_rejects_languages_without_a_shipped_model() -> None:

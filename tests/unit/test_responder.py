@@ -5,12 +5,7 @@ from __future__ import annotations
 import pytest
 from livekit.agents import llm
 
-from agent_worker.engines.responder_llm import (
-    ResponderLLM,
-    choose_answer,
-    normalize_words,
-    split_sentences,
-)
+from agent_worker.engines.responder_llm import HEARD_WORDS, ResponderLLM, split_sentences
 from voice_common.agent_config import FaqItem
 
 pytestmark = pytest.mark.unit
@@ -26,68 +21,31 @@ FAQ = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("What are your opening hours?", HOURS),
+def test_answer_for_uses_the_closest_item_or_the_fallback() -> None:
+    responder = ResponderLLM(FAQ, FALLBACK)
+    for text, expected in [
+        ("When do you close?", HOURS),
         ("where are you located", LOCATION),
-        ("Do you do home delivery?", DELIVERY),
         ("tell me a joke", FALLBACK),
-        ("", FALLBACK),
-    ],
-)
-def test_choose_answer_matches_keywords_or_falls_back(text: str, expected: str) -> None:
-    assert choose_answer(text, FAQ, FALLBACK) == expected
+    ]:
+        chat_ctx = llm.ChatContext.empty()
+        chat_ctx.add_message(role="user", content=text)
+        assert responder.answer_for(chat_ctx) == expected
 
 
-def test_choose_answer_prefers_the_item_with_most_keywords() -> None:
-    # "open" scores one for HOURS; "where", "address" and "located" score three for LOCATION
-    text = "Where is the address you are located at, are you open?"
-    assert choose_answer(text, FAQ, FALLBACK) == LOCATION
-
-
-def test_choose_answer_ties_go_to_the_earlier_item() -> None:
-    faq = [FaqItem(keywords=["price"], answer="first"), FaqItem(keywords=["cost"], answer="second")]
-    assert choose_answer("price and cost", faq, FALLBACK) == "first"
-
-
-def test_multiword_keyword_must_appear_as_a_contiguous_phrase() -> None:
-    faq = [FaqItem(keywords=["opening hours"], answer=HOURS)]
-    assert choose_answer("our opening hours", faq, FALLBACK) == HOURS
-    assert choose_answer("hours of opening", faq, FALLBACK) == FALLBACK
-    assert choose_answer("opening the door takes hours", faq, FALLBACK) == FALLBACK
-
-
-def test_keywords_match_whole_words_only() -> None:
-    faq = [FaqItem(keywords=["hour"], answer=HOURS)]
-    assert choose_answer("what are your hours", faq, FALLBACK) == FALLBACK
-    assert choose_answer("in an hour", faq, FALLBACK) == HOURS
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
-        "OPENING-HOURS??",
-        "opening, hours.",
-        "\u201copening\u201d \u2026 hours!",
-        "  Opening\n\tHours ",
-    ],
-)
-def test_case_and_punctuation_are_ignored(text: str) -> None:
-    faq = [FaqItem(keywords=["Opening Hours"], answer=HOURS)]
-    assert choose_answer(text, faq, FALLBACK) == HOURS
-
-
-def test_apostrophes_do_not_split_words() -> None:
-    faq = [FaqItem(keywords=["what's new"], answer="news")]
-    assert normalize_words("What\u2019s NEW?") == ["whats", "new"]
-    assert choose_answer("whats new", faq, FALLBACK) == "news"
-    assert choose_answer("what s new", faq, FALLBACK) == FALLBACK
-
-
-def test_keyword_of_only_punctuation_never_matches() -> None:
-    faq = [FaqItem(keywords=["?!"], answer="never")]
-    assert choose_answer("?!", faq, FALLBACK) == FALLBACK
+def test_a_spoken_turn_heard_unsure_is_not_answered() -> None:
+    """The recognizer's posteriors ride on the message (ListeningAgent puts them there)."""
+    responder = ResponderLLM(FAQ, FALLBACK)
+    for posterior, expected in [(0.95, LOCATION), (0.2, FALLBACK)]:
+        chat_ctx = llm.ChatContext.empty()
+        message = chat_ctx.add_message(role="user", content="where are you located")
+        message.extra[HEARD_WORDS] = [
+            ["where", posterior],
+            ["are", 0.9],
+            ["you", 0.9],
+            ["located", posterior],
+        ]
+        assert responder.answer_for(chat_ctx) == expected
 
 
 def test_split_sentences_concatenates_back() -> None:
