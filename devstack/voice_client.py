@@ -65,8 +65,10 @@ class VoiceClient:
         self.room.on("disconnected", self._on_disconnected)
         self.room.register_text_stream_handler(TRANSCRIPTION_TOPIC, self._on_text_stream)
 
-    async def join(self, url: str, token: str) -> None:
-        await self.room.connect(url, token, rtc.RoomOptions(auto_subscribe=True))
+    async def join(self, url: str, token: str, *, subscribe: bool = True) -> None:
+        """`subscribe=False` makes a light client (load and fault tests): it sees who comes and
+        goes but decodes no audio."""
+        await self.room.connect(url, token, rtc.RoomOptions(auto_subscribe=subscribe))
         self.connected_at = time.monotonic()
         for p in self.room.remote_participants.values():
             self.joined_at.setdefault(p.identity, self.connected_at)

@@ -182,6 +182,7 @@ def create_app(settings: GatewaySettings) -> web.Application:
             sessions=session_service,
             livekit=livekit,
             capacity=capacity,
+            events=events,
             phone=(lines, calls),
         )
         app[REAPER] = reaper

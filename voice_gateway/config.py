@@ -62,6 +62,9 @@ class GatewaySettings(BaseSettings):
     # A dispatch no worker took (none registered, all full) must not leave the caller waiting.
     agent_join_timeout_seconds: int = Field(default=30, ge=5)
     stuck_start_seconds: int = Field(default=60, ge=5)
+    # How often the reaper asks each live room's LiveKit node whether it still hosts the room; a
+    # room unanswered this long (two probes) is ended as livekit_node_lost.
+    room_probe_interval_seconds: float = Field(default=10.0, gt=0)
     # Rooms in LiveKit with no session record are flagged in /v1/ops/rooms; deleting them on
     # sight is opt-in, since other applications may share the LiveKit server.
     reap_orphan_rooms: bool = False
@@ -105,6 +108,9 @@ class GatewaySettings(BaseSettings):
     webhook_ended_delay_seconds: float = Field(default=2.0, ge=0)
     webhook_max_attempts: int = Field(default=10, ge=1)
     webhook_poll_seconds: float = Field(default=0.5, gt=0)
+    # A session started or ended this long ago without its event enqueued (its replica died
+    # between the two writes) gets the event from the reaper's leader.
+    webhook_sweep_grace_seconds: float = Field(default=30.0, gt=0)
 
     # The browser client (web/), served at `/`. Its page reads the publishable key below from
     # /config.json: a key the gateway stores at start (like the bootstrap key) when it does not

@@ -41,6 +41,8 @@ class EndReason(enum.StrEnum):
     AGENT_NEVER_JOINED = "agent_never_joined"
     USER_NEVER_JOINED = "user_never_joined"
     NO_AGENT_AVAILABLE = "no_agent_available"
+    # The LiveKit node hosting the room died: no webhook will ever come for it.
+    LIVEKIT_NODE_LOST = "livekit_node_lost"
     # Phone calls: handed to a person, or flagged for one; and outbound calls nobody took.
     TRANSFERRED = "transferred"
     ESCALATED = "escalated"

@@ -163,9 +163,14 @@ outbound_events = Table(
     Column("delivered_at", DateTime(timezone=True)),
     Column("last_error", Text),
     Index("ix_outbound_due", "delivered_at", "deliver_after"),
+    # 0012: the leader's sweep for events a dead replica never enqueued.
+    Index("ix_outbound_session", "session_id", "event_type"),
 )
 
 Index("uq_sessions_key_idempotency", sessions.c.api_key_id, sessions.c.idempotency_key, unique=True)
+# 0012: the leader's sweep reads the sessions started or ended in the last minutes.
+Index("ix_sessions_started", sessions.c.started_at)
+Index("ix_sessions_ended", sessions.c.ended_at)
 
 # 0006: what each agent worker last reported (its LiveKit worker id, free capacity, draining), so
 # every gateway replica can refuse a start no worker could take.
