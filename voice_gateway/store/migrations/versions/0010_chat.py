@@ -2,14 +2,14 @@
 session's last activity (the idle reaper) and the reply it is producing (one turn at a time).
 
 Revision ID: 0010_chat
-Revises: 0007_phone
+Revises: 0012_cluster
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0010_chat"
-down_revision = "0007_phone"
+down_revision = "0012_cluster"
 branch_labels = None
 depends_on = None
 
