@@ -22,6 +22,7 @@ T = TypeVar("T")
 SPEECH_RMS = 150.0  # int16 RMS, about -47 dBFS: clearly a voice
 SOUND_RMS = 20.0  # about -64 dBFS: quiet ambience, but far above digital silence
 TRANSCRIPTION_TOPIC = "lk.transcription"
+CHAT_TOPIC = "lk.chat"  # what the agent answers as a typed turn
 
 
 @dataclass
@@ -147,6 +148,12 @@ class VoiceClient:
         for _ in range(int(trailing_silence * 100)):
             await source.capture_frame(_frame(silence, rate))
         return ended_at
+
+    async def send_text(self, text: str) -> float:
+        """Types a message, as a page's text box does: livekit-agents' text input topic.
+        Returns when it was sent."""
+        await self.room.local_participant.send_text(text, topic=CHAT_TOPIC)
+        return time.monotonic()
 
     async def leave(self) -> None:
         await self.room.disconnect()

@@ -88,6 +88,20 @@ class GatewaySettings(BaseSettings):
     # An Idempotency-Key answers the same session for this long.
     idempotency_window_seconds: int = Field(default=24 * 3600, ge=60)
 
+    # Text with the same agent (services/chat.py). A chat session nobody wrote in for
+    # chat_idle_timeout_seconds is ended by the reaper (idle_timeout). A reply streams with a
+    # comment heartbeat every chat_heartbeat_seconds while the model is silent; a reply whose
+    # gateway died is given up after chat_turn_timeout_seconds, so the session takes messages
+    # again.
+    chat_idle_timeout_seconds: int = Field(default=900, ge=10)
+    chat_heartbeat_seconds: float = Field(default=15.0, gt=0)
+    chat_turn_timeout_seconds: float = Field(default=120.0, ge=5)
+    # The key for agents whose `llm` is `openai:<model>` (at their llmBaseUrl, any
+    # OpenAI-compatible server) when the gateway answers typed messages itself.
+    openai_api_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("OPENAI_API_KEY", "VOICEGW_OPENAI_API_KEY")
+    )
+
     # Outgoing webhooks (services/outgoing_webhooks.py): where session.started/ended go.
     webhook_urls: list[str] = Field(default_factory=list)
     webhook_secret: SecretStr | None = None

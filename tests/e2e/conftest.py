@@ -23,6 +23,7 @@ from devstack.voice_client import VoiceClient
 from devstack.webhook_receiver import WebhookReceiver
 
 WEBHOOK_SECRET = "whsec_" + secrets.token_urlsafe(24)
+CHAT_IDLE_TIMEOUT_S = 30
 # How long an agent may take to join a room it was dispatched to. Seconds when the machine is
 # idle; under the load of a shared 2-core machine a job process took 30 s to connect (its
 # process pool was being refilled while other engineers' tests ran).
@@ -95,6 +96,9 @@ def stack(
             # A worker restarted on a loaded machine may take longer than the default 30 s to
             # report; the dispatch watch waits that long for one before it gives a session up.
             "VOICEGW_AGENT_JOIN_TIMEOUT_SECONDS": "60",
+            # Chat sessions nobody writes in end this soon (the reaper's idle rule, tested);
+            # long enough for a test's steps on a loaded machine.
+            "VOICEGW_CHAT_IDLE_TIMEOUT_SECONDS": str(CHAT_IDLE_TIMEOUT_S),
             "VOICEGW_PHONE_RECONCILE_INTERVAL_SECONDS": "1",
             "VOICEGW_PHONE_RINGING_TIMEOUT_SECONDS": "8",
         },
@@ -228,13 +232,15 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
             terminalreporter.write_line(f"{name}: {value:.0f}")
 
 
-def voicegw(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
-    """The operator's CLI, run as a separate process against the stack's gateway."""
+def voicegw(stack: Stack, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    """The operator's CLI, run as a separate process against the stack's gateway; `stdin` is
+    what is typed to it (not a terminal)."""
     env = {**os.environ, "VOICEGW_URL": stack.gateway_url, "VOICEGW_API_KEY": stack.api_key}
     return subprocess.run(
         [sys.executable, "-m", "voice_gateway.cli", *args],
         env=env,
+        input=stdin,
         capture_output=True,
         text=True,
-        timeout=30,
+        timeout=60,
     )

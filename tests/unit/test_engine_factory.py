@@ -10,6 +10,7 @@ from livekit.agents import vad
 from livekit.plugins import openai, silero
 
 from agent_worker.engines import factory
+from agent_worker.engines.brain_llm import BrainLLM
 from agent_worker.engines.espeak_tts import EspeakTTS
 from agent_worker.engines.factory import (
     EngineConfigError,
@@ -23,6 +24,7 @@ from agent_worker.engines.factory import (
 from agent_worker.engines.pocketsphinx_stt import PocketSphinxSTT
 from agent_worker.engines.responder_llm import ResponderLLM
 from voice_common.agent_config import AgentConfig, FaqItem
+from voice_common.brain.openai_compat import OpenAICompatible
 
 pytestmark = pytest.mark.unit
 
@@ -115,9 +117,11 @@ def test_build_llm_responder_uses_config_faq() -> None:
 async def test_build_llm_openai_with_base_url(openai_key: None) -> None:
     config = AgentConfig(llm="openai:gpt-4o-mini", llm_base_url="http://127.0.0.1:9/v1")
     built = build_llm(config.llm, config)
-    assert isinstance(built, openai.LLM)
+    # The shared brain's OpenAI-compatible client, as the gateway's text channels use it.
+    assert isinstance(built, BrainLLM)
+    assert isinstance(built.brain.engine, OpenAICompatible)
     assert built.model == "gpt-4o-mini"
-    assert str(built._client.base_url).startswith("http://127.0.0.1:9/v1")
+    assert "http://127.0.0.1:9/v1/chat/completions" in repr(built.brain.engine)
     await built.aclose()
 
 

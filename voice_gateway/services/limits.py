@@ -16,6 +16,12 @@ from voice_gateway.services.keys import Principal
 from voice_gateway.store.limits import RateCounterStore
 
 START_BUCKET = "sessions.start"
+MESSAGE_BUCKET = "chat.message"
+# What a bucket counts, for the 429's message and the metric's label.
+_COUNTED = {
+    START_BUCKET: ("start", "session(s)", "rate"),
+    MESSAGE_BUCKET: ("send", "message(s)", "message_rate"),
+}
 DEFAULT_WINDOW_SECONDS = 60
 # A live session frees its slot when it ends; how soon is unknown, so clients retry after this.
 LIVE_CAP_RETRY_AFTER_SECONDS = 5
@@ -48,17 +54,20 @@ class StartLimiter:
         self._store = store
         self._clock = clock
 
-    async def check_rate(self, principal: Principal) -> None:
+    async def check_rate(self, principal: Principal, bucket: str = START_BUCKET) -> None:
+        """Counts one request in `bucket` (session starts, or chat messages and completions,
+        each with the key's own rate) and refuses it when the window is full."""
         per_minute = principal.limits.rate_limit_per_minute
         if per_minute is None:
             return
         window = principal.limits.rate_limit_window_seconds or DEFAULT_WINDOW_SECONDS
         at = self._clock()
-        hits = await self._store.hit(principal.key_id, START_BUCKET, window_start(at, window))
+        hits = await self._store.hit(principal.key_id, bucket, window_start(at, window))
         if hits > allowance(per_minute, window):
-            RATE_LIMITED.labels(limit="rate").inc()
+            verb, what, label = _COUNTED[bucket]
+            RATE_LIMITED.labels(limit=label).inc()
             raise RateLimited(
-                f"this key may start {allowance(per_minute, window)} session(s) "
+                f"this key may {verb} {allowance(per_minute, window)} {what} "
                 f"per {window} s; retry later",
                 retry_after_seconds=retry_after(at, window),
             )

@@ -110,8 +110,7 @@ class WebhookSender:
         data: dict[str, Any] = SessionView.of(record, detail=True).dump() if record else {}
         if event.event_type in WITH_TRANSCRIPT and record is not None:
             data["transcript"] = [
-                TranscriptSegmentView(speaker=s.speaker, text=s.text, spoken_at=s.spoken_at).dump()
-                for s in await self._store.transcript(record.id)
+                TranscriptSegmentView.of(s).dump() for s in await self._store.transcript(record.id)
             ]
         return {
             "id": event.id,

@@ -169,6 +169,8 @@ class Reaper:
             if age > timedelta(seconds=self._settings.stuck_start_seconds):
                 return ReapAction(s.room_name, s.id, EndReason.REAPED, END)
             return None
+        if s.is_chat:
+            return self._judge_chat(s, at)
         if overdue(s, at):
             return ReapAction(s.room_name, s.id, EndReason.MAX_DURATION, END)
         if room is None:
@@ -199,6 +201,14 @@ class Reaper:
             if not await self._livekit.has_agent(room.name):
                 reason = EndReason.AGENT_LEFT if s.agent_joined_at else EndReason.AGENT_NEVER_JOINED
                 return ReapAction(s.room_name, s.id, reason, END)
+        return None
+
+    def _judge_chat(self, s: SessionRecord, at: datetime) -> ReapAction | None:
+        """A chat session has no room and no agent to lose: it ends when nobody wrote in it
+        for the idle timeout (a reply being written counts as activity)."""
+        last = s.last_activity_at or s.started_at or s.created_at
+        if at - last > timedelta(seconds=self._settings.chat_idle_timeout_seconds):
+            return ReapAction(s.room_name, s.id, EndReason.IDLE_TIMEOUT, END)
         return None
 
     async def _judge_ringing(

@@ -242,14 +242,19 @@ class SessionService:
 
     async def open(self, spec: NewSession) -> SessionRecord:
         """The one path every session starts by, whatever its channel (a web start, LiveKit's
-        token endpoint, an inbound or an outbound call): capacity first (none: refused before
-        any room, a failed row says so), the row, then the room (unless the session takes over
-        a room already recorded: a phone number's ready room), then the agent's dispatch, which
-        the dispatch watch follows. A failure on the way deletes what LiveKit made and closes
-        the row with the reason, so no room outlives its record and no record lies. A web
-        session is active at once; a phone session rings until its call is answered."""
+        token endpoint, an inbound or an outbound call, a chat): capacity first (none: refused
+        before any room, a failed row says so), the row, then the room (unless the session takes
+        over a room already recorded: a phone number's ready room), then the agent's dispatch,
+        which the dispatch watch follows. A failure on the way deletes what LiveKit made and
+        closes the row with the reason, so no room outlives its record and no record lies. A web
+        session is active at once; a phone session rings until its call is answered. A chat
+        session has no room and no agent worker (the gateway answers it, services/chat.py): its
+        roomName is its session id, and it is active at once."""
         session_id = f"ses_{secrets.token_hex(12)}"
-        room_name = spec.room_name or f"vgw-{spec.agent_id}-{secrets.token_hex(6)}"
+        chat = spec.channel == Channel.CHAT
+        room_name = (
+            session_id if chat else spec.room_name or f"vgw-{spec.agent_id}-{secrets.token_hex(6)}"
+        )
         bound = log.bind(
             session_id=session_id, room=room_name, agent_id=spec.agent_id, channel=spec.channel
         )
@@ -264,7 +269,8 @@ class SessionService:
             "channel": spec.channel,
             "phone": spec.phone,
         }
-        await self._require_capacity(row, taken_room=spec.room_name, bound=bound)
+        if not chat:  # a chat takes no agent worker's slot
+            await self._require_capacity(row, taken_room=spec.room_name, bound=bound)
         timer = StartTimer()
         try:
             await self._store.create(
@@ -275,6 +281,10 @@ class SessionService:
             )
         except LiveCapReached:
             raise live_cap_error(spec.live_cap or 0) from None
+        if chat:
+            record = await self._store.mark_started(session_id)
+            await self._announce_start(record)
+            return record
         timer.lap("reserve")
         if spec.room_name is None:
             try:
@@ -498,7 +508,7 @@ class SessionService:
             return record
         bound = log.bind(session_id=record.id, room=record.room_name, agent_id=record.agent_id)
         room_existed = False
-        if delete_room:
+        if delete_room and not record.is_chat:  # a chat session has no room to delete
             await self._store.mark_ending(record.id, reason=reason, error=error)
             try:
                 room_existed = await self._livekit.delete_room(record.room_name)

@@ -49,6 +49,14 @@ class EndReason(enum.StrEnum):
     BUSY = "busy"
     NO_ANSWER = "no_answer"
     CALL_FAILED = "call_failed"
+    IDLE_TIMEOUT = "idle_timeout"  # a chat session nobody wrote in for the configured time
+
+
+class Modality(enum.StrEnum):
+    """How a transcript line was said: spoken (and captioned) or typed."""
+
+    VOICE = "voice"
+    TEXT = "text"
 
 
 class CallDirection(enum.StrEnum):
@@ -94,7 +102,14 @@ class SessionRecord:
     agent_worker_id: str | None = None
     idempotency_key: str | None = None
     request_fingerprint: str | None = None
+    last_activity_at: datetime | None = None
+    reply_started_at: datetime | None = None
     phone: PhoneLeg | None = None
+
+    @property
+    def is_chat(self) -> bool:
+        """A text-only session: no LiveKit room, no agent worker."""
+        return self.channel == Channel.CHAT
 
     @property
     def is_over(self) -> bool:
@@ -144,6 +159,7 @@ class TranscriptSegment:
     speaker: str
     text: str
     spoken_at: datetime
+    modality: str = Modality.VOICE
 
 
 @dataclass(frozen=True, slots=True)

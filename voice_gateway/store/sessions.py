@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, and_, func, insert, or_, select, update
+from sqlalchemy import Insert, Row, and_, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from voice_gateway.store.database import Database, now, utc
@@ -57,6 +57,18 @@ class JobClaim:
     job_id: str
     worker_id: str
     at: datetime
+
+
+def insert_segment(session_id: str, seg: TranscriptSegment) -> Insert:
+    """The row of one transcript segment (a spoken line, a typed message or a reply)."""
+    return insert(transcript_segments).values(
+        session_id=session_id,
+        segment_id=seg.segment_id,
+        speaker=seg.speaker,
+        text=seg.text,
+        spoken_at=seg.spoken_at,
+        modality=seg.modality,
+    )
 
 
 def _phone_columns(phone: PhoneLeg | None) -> dict[str, Any]:
@@ -110,6 +122,8 @@ class SessionStore:
             "request_fingerprint": request_fingerprint,
             **_phone_columns(phone),
         }
+        if channel == Channel.CHAT:
+            values["last_activity_at"] = values["created_at"]
         if refused is not None:
             live_cap = None
             values.update(
@@ -164,14 +178,18 @@ class SessionStore:
             ).one_or_none()
         return _to_record(row) if row else None
 
-    async def mark_started(self, session_id: str, stamps: StartStamps) -> SessionRecord:
+    async def mark_started(
+        self, session_id: str, stamps: StartStamps | None = None
+    ) -> SessionRecord:
         """The start's completing write, with the setup stamps it collected on the way: a web
-        session is active from here, a phone session rings until its call is answered."""
-        values: dict[str, Any] = {
-            "room_created_at": stamps.room_created_at,
-            "dispatched_at": stamps.dispatched_at,
-        }
-        if stamps.ringing:
+        session is active from here, a phone session rings until its call is answered, and a
+        chat session (no room, no stamps) is active at once."""
+        values: dict[str, Any] = {}
+        if stamps is not None:
+            values.update(
+                room_created_at=stamps.room_created_at, dispatched_at=stamps.dispatched_at
+            )
+        if stamps is not None and stamps.ringing:
             values["status"] = SessionStatus.RINGING.value
         else:
             values.update(status=SessionStatus.ACTIVE.value, started_at=now())
@@ -305,15 +323,7 @@ class SessionStore:
         for seg in segments:
             try:
                 async with self._db.connect() as conn:
-                    await conn.execute(
-                        insert(transcript_segments).values(
-                            session_id=session_id,
-                            segment_id=seg.segment_id,
-                            speaker=seg.speaker,
-                            text=seg.text,
-                            spoken_at=seg.spoken_at,
-                        )
-                    )
+                    await conn.execute(insert_segment(session_id, seg))
                 added += 1
             except IntegrityError:
                 continue
@@ -334,6 +344,7 @@ class SessionStore:
                 speaker=r.speaker,
                 text=r.text,
                 spoken_at=utc(r.spoken_at) or now(),
+                modality=r.modality,
             )
             for r in rows
         ]
@@ -434,6 +445,8 @@ def _to_record(row: Row[Any]) -> SessionRecord:
         agent_worker_id=row.agent_worker_id,
         idempotency_key=row.idempotency_key,
         request_fingerprint=row.request_fingerprint,
+        last_activity_at=utc(row.last_activity_at),
+        reply_started_at=utc(row.reply_started_at),
         phone=PhoneLeg(
             direction=row.call_direction,
             caller_number=row.caller_number or "",

@@ -54,12 +54,17 @@ sessions = Table(
     Column("agent_worker_id", String(64)),
     Column("idempotency_key", String(255)),
     Column("request_fingerprint", String(64)),
+    # 0010_chat: a chat session's last message (its idle timeout counts from it) and the reply it
+    # is producing now (one turn at a time, on every replica; NULL when none).
+    Column("last_activity_at", DateTime(timezone=True)),
+    Column("reply_started_at", DateTime(timezone=True)),
     # 0007: the phone side of a phone session (NULL for web sessions).
     Column("call_direction", String(8)),
     Column("caller_number", String(64)),
     Column("called_number", String(64)),
     Column("sip_call_id", String(256)),
     Index("ix_sessions_status_created", "status", "created_at"),
+    Index("ix_sessions_channel_status", "channel", "status"),
     Index("ix_sessions_agent_created", "agent_id", "created_at"),
 )
 
@@ -72,6 +77,8 @@ transcript_segments = Table(
     Column("speaker", String(16), nullable=False),
     Column("text", Text, nullable=False),
     Column("spoken_at", DateTime(timezone=True), nullable=False),
+    # 0010_chat: how the line was said: `voice` (spoken, captioned) or `text` (typed).
+    Column("modality", String(8), nullable=False, server_default="voice"),
     UniqueConstraint("session_id", "segment_id", name="uq_segment_per_session"),
 )
 
