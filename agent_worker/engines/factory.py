@@ -137,14 +137,18 @@ def build_vad(
 
 def recognition_phrases(config: AgentConfig) -> list[str]:
     """What the agent expects to hear, for recognizers that can be biased toward it: its FAQ
-    questions and keywords, and its greeting (callers echo its words). Empty without an FAQ:
-    an agent that answers anything gets the general model."""
+    questions and keywords, its greeting (callers echo its words) and, when escalation is on,
+    the ways to ask for a person (left out, "operator" was pulled toward FAQ words and the
+    caller who asked for a human never got one). Empty without an FAQ: an agent that answers
+    anything gets the general model."""
     if not config.faq:
         return []
     phrases = [config.greeting]
     for item in config.faq:
         phrases += item.questions
         phrases += item.keywords
+    if config.escalation.enabled:
+        phrases += config.escalation.phrases
     return phrases
 
 

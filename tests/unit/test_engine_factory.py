@@ -209,3 +209,16 @@ def test_espeak_binary_missing_is_a_config_error(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("PATH", "/nonexistent")
     with pytest.raises(EngineConfigError, match="espeak-ng binary is not on PATH"):
         build_tts("espeak:en-us", "en-us")
+
+
+def test_the_recognizer_is_biased_toward_asking_for_a_person_too() -> None:
+    """A caller who asks for an operator must be heard as asking for one, not as a near FAQ word."""
+    faq = [FaqItem(keywords=["hours"], questions=["when are you open"], answer="Nine to five.")]
+    phrases = factory.recognition_phrases(AgentConfig(faq=faq))
+    assert "when are you open" in phrases and "operator" in phrases
+
+    off = AgentConfig.model_validate(
+        {"faq": [item.model_dump() for item in faq], "escalation": {"enabled": False}}
+    )
+    assert "operator" not in factory.recognition_phrases(off)
+    assert factory.recognition_phrases(AgentConfig()) == []
