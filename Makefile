@@ -1,4 +1,4 @@
-.PHONY: setup test dev lint typecheck bench unit e2e
+.PHONY: setup test dev cluster chaos lint typecheck bench unit e2e
 
 setup:
 	@scripts/setup.sh
@@ -12,6 +12,14 @@ test: setup
 ## Run LiveKit, the gateway and the agent worker on 127.0.0.1 in the foreground.
 dev: setup
 	.venv/bin/python -m devstack
+
+## Many machines on loopback: Redis, two LiveKit nodes, two gateways on PostgreSQL, two workers.
+cluster: setup
+	.venv/bin/python -m devstack.cluster
+
+## Kill each component of the cluster in turn under live sessions; prints the loss counters (all 0).
+chaos: setup
+	.venv/bin/python -m devstack.chaos
 
 unit: setup
 	.venv/bin/pytest -m unit

@@ -38,7 +38,9 @@ from agent_worker.escalation import ESCALATE_TOOL, asks_for_person, build_escala
 from agent_worker.gateway_client import GatewayClient
 from agent_worker.listening_agent import ListeningAgent
 from agent_worker.metrics import ENGINE_ERRORS, SESSIONS, PipelineObserver, count_engine_error
+from agent_worker.typed_input import answer_typed_text, modality_of
 from voice_common.agent_config import BackgroundAudioConfig, DispatchMetadata
+from voice_common.brain.prompt import system_prompt
 
 log = structlog.get_logger("agent_worker.session")
 
@@ -178,6 +180,8 @@ async def run_session(ctx: JobContext, settings: WorkerSettings) -> None:
                 "speaker": "user" if item.role == "user" else "agent",
                 "text": text,
                 "spokenAt": datetime.fromtimestamp(item.created_at, UTC).isoformat(),
+                # The agent always answers in voice (and captions); the user spoke or typed.
+                "modality": modality_of(item),
             }
         )
 
@@ -207,9 +211,10 @@ async def run_session(ctx: JobContext, settings: WorkerSettings) -> None:
 
     await ctx.connect(auto_subscribe=AutoSubscribe.AUDIO_ONLY)
     await session.start(
-        agent=ListeningAgent(instructions=config.instructions, tools=tools),
+        agent=ListeningAgent(instructions=system_prompt(config), tools=tools),
         room=ctx.room,
         room_options=room_io.RoomOptions(
+            text_input=room_io.TextInputOptions(text_input_cb=answer_typed_text),
             participant_kinds=CALLER_KINDS,
             audio_output=room_io.AudioOutputOptions(track_name=VOICE_TRACK),
             text_output=room_io.TextOutputOptions(sync_transcription=True),

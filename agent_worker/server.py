@@ -49,6 +49,17 @@ class ReportingAgentServer(AgentServer):
         super().__init__(**kwargs)
         self.capacity = CapacityReporter(settings, self)
         self.on("worker_registered", self.capacity.registered)
+        self._max_sessions = settings.max_sessions
+
+    def _get_effective_load(self) -> float:
+        """The load livekit-agents checks before it accepts a job: the live sessions plus the
+        jobs accepted but not launched yet, counted in sessions like _session_load. Its own
+        estimate counts a pending job on an idle worker as load_threshold / num_idle_processes,
+        so a worker whose job processes are slow to start (a busy machine) reported itself full
+        after one or two accepted jobs and LiveKit sent the next callers nowhere (found by
+        `python -m bench.cluster`: one worker held 1 of 8 sessions)."""
+        pending = len(self.active_jobs) + self._reserved_slots
+        return SERVER_LOAD_CEILING * min(1.0, pending / self._max_sessions)
 
     async def drain(self, timeout: NotGivenOr[int | None] = NOT_GIVEN) -> None:  # noqa: ASYNC109
         await self.capacity.draining()

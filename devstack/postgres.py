@@ -48,17 +48,7 @@ class PostgresServer:
         self._as_postgres(
             str(bin_dir / "initdb"), "-D", str(data), "-A", "trust", "-U", self.user, "-E", "UTF8"
         )
-        self._as_postgres(
-            str(bin_dir / "pg_ctl"),
-            "-D",
-            str(data),
-            "-l",
-            str(self._dir / "postgres.log"),
-            "-w",
-            "-o",
-            f"-p {self.port} -k {self._dir} -c listen_addresses=127.0.0.1 -c fsync=off",
-            "start",
-        )
+        self.revive()
         deadline = time.monotonic() + 20
         while True:
             try:
@@ -78,7 +68,9 @@ class PostgresServer:
                     raise
                 time.sleep(0.2)
 
-    def stop(self) -> None:
+    def kill(self) -> None:
+        """Stops the server at once (`-m immediate`: every connection cut, no checkpoint), as a
+        crashed database host would; `revive()` starts it again on the same port and data."""
         if self._dir is None:
             return
         data = self._dir / "data"
@@ -95,5 +87,24 @@ class PostgresServer:
                 ],
                 capture_output=True,
             )
+
+    def revive(self) -> None:
+        assert self._dir is not None, "revive() follows kill(), not stop()"
+        self._as_postgres(
+            str(_bin_dir() / "pg_ctl"),
+            "-D",
+            str(self._dir / "data"),
+            "-l",
+            str(self._dir / "postgres.log"),
+            "-w",
+            "-o",
+            f"-p {self.port} -k {self._dir} -c listen_addresses=127.0.0.1 -c fsync=off",
+            "start",
+        )
+
+    def stop(self) -> None:
+        if self._dir is None:
+            return
+        self.kill()
         shutil.rmtree(self._dir, ignore_errors=True)
         self._dir = None

@@ -155,11 +155,7 @@ class Stack:
         )
         worker.metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
         self.workers.append(worker)
-        deadline = time.monotonic() + timeout
-        while WORKER_READY_MARK not in worker.log_text():
-            if worker.proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"agent worker did not register:\n{worker.log_text()[-3000:]}")
-            time.sleep(0.1)
+        wait_registered(worker, timeout)
         return worker
 
     def restart_livekit(self, *, empty_redis: bool = False) -> None:
@@ -196,6 +192,15 @@ class Stack:
         # the default, and the tests of a missing key must not depend on the machine.
         base = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
         return Process.start(name, argv, log_path=self.log_dir / f"{name}.log", env={**base, **env})
+
+
+def wait_registered(worker: Process, timeout: float) -> None:
+    """Until the worker's first capacity report reached the gateway (WORKER_READY_MARK)."""
+    deadline = time.monotonic() + timeout
+    while WORKER_READY_MARK not in worker.log_text():
+        if worker.proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"{worker.name} did not register:\n{worker.log_text()[-3000:]}")
+        time.sleep(0.1)
 
 
 def _wait_agents(url: str, process: Process, timeout: float) -> None:

@@ -22,6 +22,7 @@ T = TypeVar("T")
 SPEECH_RMS = 150.0  # int16 RMS, about -47 dBFS: clearly a voice
 SOUND_RMS = 20.0  # about -64 dBFS: quiet ambience, but far above digital silence
 TRANSCRIPTION_TOPIC = "lk.transcription"
+CHAT_TOPIC = "lk.chat"  # what the agent answers as a typed turn
 
 
 @dataclass
@@ -64,8 +65,10 @@ class VoiceClient:
         self.room.on("disconnected", self._on_disconnected)
         self.room.register_text_stream_handler(TRANSCRIPTION_TOPIC, self._on_text_stream)
 
-    async def join(self, url: str, token: str) -> None:
-        await self.room.connect(url, token, rtc.RoomOptions(auto_subscribe=True))
+    async def join(self, url: str, token: str, *, subscribe: bool = True) -> None:
+        """`subscribe=False` makes a light client (load and fault tests): it sees who comes and
+        goes but decodes no audio."""
+        await self.room.connect(url, token, rtc.RoomOptions(auto_subscribe=subscribe))
         self.connected_at = time.monotonic()
         for p in self.room.remote_participants.values():
             self.joined_at.setdefault(p.identity, self.connected_at)
@@ -145,6 +148,12 @@ class VoiceClient:
         for _ in range(int(trailing_silence * 100)):
             await source.capture_frame(_frame(silence, rate))
         return ended_at
+
+    async def send_text(self, text: str) -> float:
+        """Types a message, as a page's text box does: livekit-agents' text input topic.
+        Returns when it was sent."""
+        await self.room.local_participant.send_text(text, topic=CHAT_TOPIC)
+        return time.monotonic()
 
     async def leave(self) -> None:
         await self.room.disconnect()

@@ -12,17 +12,19 @@ from aiohttp import web
 
 from voice_gateway.catalogue import AgentCatalogue
 from voice_gateway.config import GatewaySettings
-from voice_gateway.cors import cors_middleware
-from voice_gateway.middlewares import error_middleware, request_middleware
+from voice_gateway.cors import apply_cors_headers, cors_middleware
+from voice_gateway.middlewares import error_middleware, request_middleware, stamp_request_id
 from voice_gateway.openapi import build_document
 from voice_gateway.routes import (
     agents,
     audit,
+    chat,
     health,
     internal,
     keys,
     livekit_token,
     meta,
+    openai_compat,
     ops,
     phone,
     reads,
@@ -33,6 +35,7 @@ from voice_gateway.routes import (
 from voice_gateway.services.audit import SessionAudit
 from voice_gateway.services.calls import OutboundCalls
 from voice_gateway.services.capacity import AgentCapacity
+from voice_gateway.services.chat import ChatService
 from voice_gateway.services.credentials import CredentialBox
 from voice_gateway.services.handoff import Handoff
 from voice_gateway.services.keys import KeyService, default_limits
@@ -50,6 +53,8 @@ from voice_gateway.state import (
     CALLS,
     CAPACITY,
     CATALOGUE,
+    CHAT,
+    CHAT_STORE,
     DATABASE,
     HANDOFF,
     KEYS,
@@ -62,6 +67,7 @@ from voice_gateway.state import (
     WEB_PAGE,
 )
 from voice_gateway.store.audit import AuditStore
+from voice_gateway.store.chat import ChatStore
 from voice_gateway.store.database import Database, PoolSettings
 from voice_gateway.store.keys import KeyStore
 from voice_gateway.store.limits import RateCounterStore
@@ -81,6 +87,8 @@ def create_app(settings: GatewaySettings) -> web.Application:
         middlewares=[request_middleware, error_middleware, cors_middleware],
         client_max_size=settings.max_body_bytes,
     )
+    app.on_response_prepare.append(stamp_request_id)
+    app.on_response_prepare.append(apply_cors_headers)
     app[SETTINGS] = settings
     # Loaded here, not lazily: a broken catalogue fails the start, not a request.
     catalogue = AgentCatalogue.load(settings.agents_file)
@@ -115,6 +123,7 @@ def create_app(settings: GatewaySettings) -> web.Application:
         app[LIVEKIT] = livekit
         app[SESSION_STORE] = store
         events = WebhookSender(settings, Outbox(db), store, http)
+        limiter = StartLimiter(RateCounterStore(db))
         capacity = AgentCapacity(settings, WorkerStore(db))
         session_audit = SessionAudit(audit_store)
         app[CAPACITY] = capacity
@@ -124,11 +133,22 @@ def create_app(settings: GatewaySettings) -> web.Application:
             store=store,
             livekit=livekit,
             events=events,
-            limiter=StartLimiter(RateCounterStore(db)),
+            limiter=limiter,
             audit=session_audit,
             capacity=capacity,
         )
         app[SESSIONS] = session_service
+        chat_store = ChatStore(db)
+        app[CHAT_STORE] = chat_store
+        app[CHAT] = ChatService(
+            settings=settings,
+            catalogue=catalogue,
+            sessions=session_service,
+            store=store,
+            chat_store=chat_store,
+            http=http,
+            limiter=limiter,
+        )
         sip = LiveKitSip(settings, http)
         box = CredentialBox.from_settings(settings)
         destinations = SipDestinations(settings.sip_allowed_destinations)
@@ -172,6 +192,7 @@ def create_app(settings: GatewaySettings) -> web.Application:
             sessions=session_service,
             livekit=livekit,
             capacity=capacity,
+            events=events,
             phone=(lines, calls),
         )
         app[REAPER] = reaper
@@ -187,6 +208,7 @@ def create_app(settings: GatewaySettings) -> web.Application:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await app[CHAT].aclose()
         await session_service.aclose()
         await http.close()
         await db.close()
@@ -203,6 +225,8 @@ def create_app(settings: GatewaySettings) -> web.Application:
     app.add_routes(agents.routes)
     app.add_routes(livekit_token.routes)
     app.add_routes(audit.routes)
+    app.add_routes(chat.routes)
+    app.add_routes(openai_compat.routes)
     app.add_routes(meta.openapi_routes)
     if settings.metrics_port is None:
         app.add_routes(meta.metrics_routes)

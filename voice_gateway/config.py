@@ -72,6 +72,9 @@ class GatewaySettings(BaseSettings):
     # A dispatch no worker took (none registered, all full) must not leave the caller waiting.
     agent_join_timeout_seconds: int = Field(default=30, ge=5)
     stuck_start_seconds: int = Field(default=60, ge=5)
+    # How often the reaper asks each live room's LiveKit node whether it still hosts the room; a
+    # room unanswered this long (two probes) is ended as livekit_node_lost.
+    room_probe_interval_seconds: float = Field(default=10.0, gt=0)
     # Rooms in LiveKit with no session record are flagged in /v1/ops/rooms; deleting them on
     # sight is opt-in, since other applications may share the LiveKit server.
     reap_orphan_rooms: bool = False
@@ -98,12 +101,29 @@ class GatewaySettings(BaseSettings):
     # An Idempotency-Key answers the same session for this long.
     idempotency_window_seconds: int = Field(default=24 * 3600, ge=60)
 
+    # Text with the same agent (services/chat.py). A chat session nobody wrote in for
+    # chat_idle_timeout_seconds is ended by the reaper (idle_timeout). A reply streams with a
+    # comment heartbeat every chat_heartbeat_seconds while the model is silent; a reply whose
+    # gateway died is given up after chat_turn_timeout_seconds, so the session takes messages
+    # again.
+    chat_idle_timeout_seconds: int = Field(default=900, ge=10)
+    chat_heartbeat_seconds: float = Field(default=15.0, gt=0)
+    chat_turn_timeout_seconds: float = Field(default=120.0, ge=5)
+    # The key for agents whose `llm` is `openai:<model>` (at their llmBaseUrl, any
+    # OpenAI-compatible server) when the gateway answers typed messages itself.
+    openai_api_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("OPENAI_API_KEY", "VOICEGW_OPENAI_API_KEY")
+    )
+
     # Outgoing webhooks (services/outgoing_webhooks.py): where session.started/ended go.
     webhook_urls: list[str] = Field(default_factory=list)
     webhook_secret: SecretStr | None = None
     webhook_ended_delay_seconds: float = Field(default=2.0, ge=0)
     webhook_max_attempts: int = Field(default=10, ge=1)
     webhook_poll_seconds: float = Field(default=0.5, gt=0)
+    # A session started or ended this long ago without its event enqueued (its replica died
+    # between the two writes) gets the event from the reaper's leader.
+    webhook_sweep_grace_seconds: float = Field(default=30.0, gt=0)
 
     # The browser client (web/), served at `/`. Its page reads the publishable key below from
     # /config.json: a key the gateway stores at start (like the bootstrap key) when it does not

@@ -70,6 +70,12 @@ class SessionNotFound(ApiError):
     status, code = 404, "session_not_found"
 
 
+class ModelNotFound(ApiError):
+    """OpenAI's code for an unknown `model`: on the OpenAI-compatible API a model is an agent."""
+
+    status, code = 404, "model_not_found"
+
+
 class KeyNotFound(ApiError):
     status, code = 404, "key_not_found"
 
@@ -104,6 +110,18 @@ class IdempotencyConflict(ApiError):
 
 class IdempotencyInProgress(RetryLater):
     status, code = 409, "idempotency_in_progress"
+
+
+class SessionEnded(ApiError):
+    """A message for a chat session that is over: start a new one."""
+
+    status, code = 409, "session_ended"
+
+
+class ReplyInProgress(RetryLater):
+    """The agent is still answering this chat session's previous message: one turn at a time."""
+
+    status, code = 409, "reply_in_progress"
 
 
 class PhoneNumberExists(ApiError):
@@ -148,6 +166,12 @@ class LiveKitUnavailable(ApiError):
 
 class StoreUnavailable(ApiError):
     status, code = 503, "store_unavailable"
+
+
+class LlmUnavailable(ApiError):
+    """The agent's language model could not answer (unreachable, refused, or not configured)."""
+
+    status, code = 503, "llm_unavailable"
 
 
 class NoAgentAvailable(RetryLater):

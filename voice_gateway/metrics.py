@@ -95,8 +95,22 @@ AUTH_FAILURES = Counter(
 )
 RATE_LIMITED = Counter(
     "voicegw_rate_limited_total",
-    "Session starts refused with 429, by limit (rate, concurrency).",
+    "Requests refused with 429 by a key's limits, by limit (rate: session starts, "
+    "concurrency: live sessions, message_rate: chat messages and completions).",
     ["limit"],
+)
+
+CHAT_MESSAGES = Counter(
+    "voicegw_chat_messages_total",
+    "Typed messages the gateway answered itself, by agent, API (session: a chat session's "
+    "message, completions: /v1/chat/completions) and outcome (answered, failed).",
+    ["agent", "api", "outcome"],
+)
+CHAT_FIRST_PIECE = Histogram(
+    "voicegw_chat_first_piece_seconds",
+    "Time from a typed message's arrival to the first piece of the agent's reply, by API.",
+    ["api"],
+    buckets=LATENCY_BUCKETS,
 )
 
 

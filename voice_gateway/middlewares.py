@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 
 import structlog
 from aiohttp import hdrs, web
+from pydantic import BaseModel
 
 from voice_gateway.errors import (
     ApiError,
@@ -19,6 +20,8 @@ from voice_gateway.errors import (
     PayloadTooLarge,
 )
 from voice_gateway.metrics import HTTP_DURATION, HTTP_REQUESTS
+from voice_gateway.openai_schemas import openai_error
+from voice_gateway.operations import ErrorShape, error_shape
 from voice_gateway.schemas import ErrorDetail, ErrorResponse
 
 log = structlog.get_logger("voice_gateway.http")
@@ -33,13 +36,36 @@ UNMATCHED_ROUTE = "unmatched"
 CLIENT_CLOSED = 499
 
 
-def error_response(exc: ApiError, request_id: str) -> web.Response:
-    body = ErrorResponse(
+def error_body(exc: ApiError, request_id: str) -> ErrorResponse:
+    return ErrorResponse(
         error=ErrorDetail(code=exc.code, message=exc.message, request_id=request_id)
+    )
+
+
+def error_response(
+    exc: ApiError, request_id: str, shape: ErrorShape = ErrorShape.API
+) -> web.Response:
+    """The one place an error becomes an answer: in our shape, or in OpenAI's on the
+    OpenAI-compatible routes (the request id is then in the X-Request-Id header only)."""
+    body: BaseModel = (
+        openai_error(exc) if shape is ErrorShape.OPENAI else error_body(exc, request_id)
     )
     return web.json_response(
         body.model_dump(by_alias=True, mode="json"), status=exc.status, headers=exc.headers
     )
+
+
+def _error_shape(request: web.Request) -> ErrorShape:
+    resource = request.match_info.route.resource
+    return error_shape(resource.canonical if resource is not None else request.path)
+
+
+async def stamp_request_id(request: web.Request, response: web.StreamResponse) -> None:
+    """on_response_prepare: a streamed answer's headers leave before its handler returns, so
+    the request id is set as they go out, not only by request_middleware afterwards."""
+    request_id = request.get(REQUEST_ID)
+    if request_id is not None:
+        response.headers.setdefault(REQUEST_ID_HEADER, request_id)
 
 
 def _from_http_exception(exc: web.HTTPException) -> ApiError:
@@ -118,14 +144,15 @@ async def request_middleware(request: web.Request, handler: Handler) -> web.Stre
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     request_id = request.get(REQUEST_ID) or _request_id(request)
+    shape = _error_shape(request)
     try:
         return await handler(request)
     except ApiError as exc:
-        return error_response(exc, request_id)
+        return error_response(exc, request_id, shape)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        return error_response(_from_http_exception(exc), request_id)
+        return error_response(_from_http_exception(exc), request_id, shape)
     except Exception:
         log.exception("unhandled_error", path=request.path, method=request.method)
-        return error_response(ApiError("internal error"), request_id)
+        return error_response(ApiError("internal error"), request_id, shape)

@@ -18,7 +18,8 @@ from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from voice_gateway.errors import ApiError, RetryLater
-from voice_gateway.operations import Auth, Operation, Raw, declared, file_route
+from voice_gateway.openai_schemas import OpenAIErrorResponse
+from voice_gateway.operations import Auth, ErrorShape, Operation, Raw, declared, file_route
 from voice_gateway.schemas import ErrorResponse
 
 OPENAPI_VERSION = "3.1.0"
@@ -147,7 +148,8 @@ class _Schemas:
 
     def __init__(self, operations: Iterator[Operation[Any, Any]]) -> None:
         pairs: dict[tuple[type[BaseModel], JsonSchemaMode], None] = {
-            (ErrorResponse, "serialization"): None
+            (ErrorResponse, "serialization"): None,
+            (OpenAIErrorResponse, "serialization"): None,
         }
         self._queries: dict[type[BaseModel], dict[str, Any]] = {}
         for op in operations:
@@ -253,6 +255,9 @@ def _responses(op: Operation[Any, Any], schemas: _Schemas) -> dict[str, Any]:
         else:
             content = {"application/json": {"schema": schemas.ref(answer, "serialization")}}
             description = (answer.__doc__ or "").strip().split("\n")[0] or answer.__name__
+        for other in op.alternatives.get(status, ()):
+            content[other.media_type] = {"schema": dict(other.schema)}
+            description += f". {other.description}"
         out[str(status)] = {"description": description, "headers": headers, "content": content}
     by_status: dict[int, list[str]] = defaultdict(list)
     retry_after: set[int] = set()
@@ -260,6 +265,7 @@ def _responses(op: Operation[Any, Any], schemas: _Schemas) -> dict[str, Any]:
         by_status[cls.status].append(cls.code)
         if issubclass(cls, RetryLater):
             retry_after.add(cls.status)
+    error_model = OpenAIErrorResponse if op.error_shape is ErrorShape.OPENAI else ErrorResponse
     for status, codes in sorted(by_status.items()):
         if str(status) in out:
             raise ValueError(f"{op.method} {op.path}: {status} is both an answer and an error")
@@ -272,7 +278,7 @@ def _responses(op: Operation[Any, Any], schemas: _Schemas) -> dict[str, Any]:
             },
             "content": {
                 "application/json": {
-                    "schema": {"allOf": [schemas.ref(ErrorResponse, "serialization"), code_schema]}
+                    "schema": {"allOf": [schemas.ref(error_model, "serialization"), code_schema]}
                 }
             },
         }

@@ -68,6 +68,16 @@ class Raw:
 
 Response = type[BaseModel] | Raw
 
+
+class ErrorShape(enum.Enum):
+    """How an operation's errors look on the wire: ours ({"error": {"code", "message",
+    "requestId"}}), or OpenAI's ({"error": {"message", "type", "param", "code"}}) on the
+    OpenAI-compatible routes, where OpenAI's own clients read them."""
+
+    API = "api"
+    OPENAI = "openai"
+
+
 _KEY_ERRORS = (MissingApiKey, InvalidApiKey, SecretKeyInBrowser, StoreUnavailable)
 _AUTH_ERRORS: dict[Auth, tuple[type[ApiError], ...]] = {
     Auth.NONE: (),
@@ -104,6 +114,10 @@ class Operation(Generic[B, Q]):
     header_params: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     # The router's path when a parameter needs a regular expression; without it, `path`.
     route: str | None = None
+    # Other media types a status may answer in, chosen by the request (e.g. text/event-stream
+    # for `Accept: text/event-stream` or `"stream": true`), beside the one in `responses`.
+    alternatives: Mapping[int, tuple[Raw, ...]] = field(default_factory=dict)
+    error_shape: ErrorShape = ErrorShape.API
     # False for reads a page makes of its own origin: browsers send no Origin on a same-origin
     # GET, so a publishable key is then taken without one (a cross-origin call carries one).
     origin_required: bool = True
@@ -180,12 +194,19 @@ class FileRoute:
 
 
 _DECLARED: dict[Handler, Operation[Any, Any]] = {}
+_ERROR_SHAPES: dict[str, ErrorShape] = {}
 _FILES: dict[Handler, FileRoute] = {}
 
 
 def declared(handler: Any) -> Operation[Any, Any] | None:
     """The operation a route's handler was registered for, or None for an undeclared route."""
     return _DECLARED.get(handler)
+
+
+def error_shape(path: str) -> ErrorShape:
+    """The error shape of the operations at a route's path (any of its methods, so a 405 on
+    an OpenAI-compatible path is in OpenAI's shape too)."""
+    return _ERROR_SHAPES.get(path, ErrorShape.API)
 
 
 def file_route(handler: Any) -> FileRoute | None:
@@ -199,6 +220,8 @@ class ApiRoutes(web.RouteTableDef):
     def operation(self, op: Operation[Any, Any]) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             _DECLARED[handler] = op
+            if op.error_shape is not ErrorShape.API:
+                _ERROR_SHAPES[op.route or op.path] = op.error_shape
             return self.route(op.method, op.route or op.path)(handler)
 
         return register

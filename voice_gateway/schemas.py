@@ -9,7 +9,14 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from voice_gateway.store.models import CallDirection, Channel, SessionRecord, SessionStatus
+from voice_gateway.store.models import (
+    CallDirection,
+    Channel,
+    Modality,
+    SessionRecord,
+    SessionStatus,
+    TranscriptSegment,
+)
 
 IDENTITY_PATTERN = r"^[A-Za-z0-9_.:@-]{1,128}$"
 ROOM_NAME_PATTERN = r"^[A-Za-z0-9_.:@-]{1,128}$"
@@ -219,6 +226,15 @@ class TranscriptSegmentView(_Out):
     speaker: str
     text: str
     spoken_at: datetime
+    modality: Modality = Field(
+        default=Modality.VOICE, description="`voice`: spoken (and captioned); `text`: typed"
+    )
+
+    @classmethod
+    def of(cls, s: TranscriptSegment) -> TranscriptSegmentView:
+        return cls(
+            speaker=s.speaker, text=s.text, spoken_at=s.spoken_at, modality=Modality(s.modality)
+        )
 
     def dump(self) -> dict[str, Any]:
         return self.model_dump(by_alias=True, mode="json")
@@ -246,7 +262,11 @@ class TranscriptView(_Out):
 
 class UsageTotals(_Out):
     sessions: int
-    minutes: float
+    minutes: float = Field(description="Of voice sessions (web and phone); chat has none")
+    messages: int = Field(
+        default=0,
+        description="Messages users typed: in chat sessions and as typed turns of calls",
+    )
 
 
 class UsageView(_Out):

@@ -16,15 +16,17 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, TypeVar
 
-from livekit.agents import NOT_GIVEN, llm, stt, tts, vad
 from livekit.agents import __version__ as agents_version
+from livekit.agents import llm, stt, tts, vad
 from livekit.plugins import openai, silero
 
+from agent_worker.engines.brain_llm import BrainLLM
 from agent_worker.engines.espeak_tts import EspeakTTS
 from agent_worker.engines.pocketsphinx_stt import PocketSphinxSTT
 from agent_worker.engines.responder_llm import ResponderLLM
 from agent_worker.engines.sphinx_engine import SphinxEngine
 from voice_common.agent_config import AgentConfig
+from voice_common.brain import Brain, BrainConfigError, engine_for
 
 # the same grammar agent_config validates, repeated so engine strings from anywhere are checked
 _ENGINE_RE = re.compile(r"^([a-z][a-z0-9_-]*)(?::([A-Za-z0-9_./@+-]+))?$")
@@ -135,14 +137,18 @@ def build_vad(
 
 def recognition_phrases(config: AgentConfig) -> list[str]:
     """What the agent expects to hear, for recognizers that can be biased toward it: its FAQ
-    questions and keywords, and its greeting (callers echo its words). Empty without an FAQ:
-    an agent that answers anything gets the general model."""
+    questions and keywords, its greeting (callers echo its words) and, when escalation is on,
+    the ways to ask for a person (left out, "operator" was pulled toward FAQ words and the
+    caller who asked for a human never got one). Empty without an FAQ: an agent that answers
+    anything gets the general model."""
     if not config.faq:
         return []
     phrases = [config.greeting]
     for item in config.faq:
         phrases += item.questions
         phrases += item.keywords
+    if config.escalation.enabled:
+        phrases += config.escalation.phrases
     return phrases
 
 
@@ -176,15 +182,22 @@ def build_stt(
 
 
 def build_llm(spec_str: str, config: AgentConfig) -> llm.LLM[Any]:
+    """Both engines are the shared brain (voice_common.brain) in a livekit-agents adapter, so
+    the agent answers a spoken question exactly as the gateway answers a typed one."""
     kind = "llm"
     spec = _spec(spec_str, kind, {"responder", "openai"})
     if spec.provider == "responder":
         _no_model(spec, spec_str, kind)
-        return ResponderLLM(config.faq, config.fallback)
-    model = _model(spec, spec_str, kind)
+        return ResponderLLM(config.faq, config.fallback, config=config)
+    _model(spec, spec_str, kind)
     _require_key(spec, spec_str, kind)
-    base_url = config.llm_base_url or NOT_GIVEN
-    return _construct(spec_str, kind, lambda: openai.LLM(model=model, base_url=base_url))
+    config = config.model_copy(update={"llm": spec_str})
+    keys = {spec.provider: os.environ.get(_API_KEY_ENV[spec.provider], "")}
+    try:
+        engine = engine_for(config, api_keys=keys)
+    except BrainConfigError as exc:
+        raise EngineConfigError(spec_str, str(exc), kind=kind) from None
+    return BrainLLM(Brain(config, engine), provider=spec.provider)
 
 
 def build_tts(spec_str: str, voice: str) -> tts.TTS[Any]:

@@ -15,55 +15,19 @@ from typing import Any
 import aiohttp
 import pytest
 import pytest_asyncio
-from aiohttp import web
 from livekit import api
 
-from devstack.ports import free_port
 from devstack.postgres import PostgresServer
 from devstack.stack import Stack
 from devstack.voice_client import VoiceClient
+from devstack.webhook_receiver import WebhookReceiver
 
 WEBHOOK_SECRET = "whsec_" + secrets.token_urlsafe(24)
+CHAT_IDLE_TIMEOUT_S = 30
 # How long an agent may take to join a room it was dispatched to. Seconds when the machine is
 # idle; under the load of a shared 2-core machine a job process took 30 s to connect (its
 # process pool was being refilled while other engineers' tests ran).
 AGENT_JOIN_S = 90
-
-
-class WebhookReceiver:
-    """An integration's endpoint, as a real HTTP server in the test process."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.received: list[tuple[dict[str, str], bytes]] = []
-        self._runner: web.AppRunner | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/hooks/voicegw"
-
-    async def start(self) -> None:
-        async def hook(request: web.Request) -> web.Response:
-            self.received.append((dict(request.headers), await request.read()))
-            return web.json_response({"ok": True})
-
-        app = web.Application()
-        app.router.add_post("/hooks/voicegw", hook)
-        self._runner = web.AppRunner(app)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-
-    def events(self, event_type: str, session_id: str) -> list[dict[str, Any]]:
-        out = []
-        for _headers, body in self.received:
-            event = json.loads(body)
-            if event["type"] == event_type and event["data"].get("sessionId") == session_id:
-                out.append(event)
-        return out
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
@@ -132,6 +96,9 @@ def stack(
             # A worker restarted on a loaded machine may take longer than the default 30 s to
             # report; the dispatch watch waits that long for one before it gives a session up.
             "VOICEGW_AGENT_JOIN_TIMEOUT_SECONDS": "60",
+            # Chat sessions nobody writes in end this soon (the reaper's idle rule, tested);
+            # long enough for a test's steps on a loaded machine.
+            "VOICEGW_CHAT_IDLE_TIMEOUT_SECONDS": str(CHAT_IDLE_TIMEOUT_S),
             "VOICEGW_PHONE_RECONCILE_INTERVAL_SECONDS": "1",
             "VOICEGW_PHONE_RINGING_TIMEOUT_SECONDS": "8",
         },
@@ -265,13 +232,15 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
             terminalreporter.write_line(f"{name}: {value:.0f}")
 
 
-def voicegw(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
-    """The operator's CLI, run as a separate process against the stack's gateway."""
+def voicegw(stack: Stack, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    """The operator's CLI, run as a separate process against the stack's gateway; `stdin` is
+    what is typed to it (not a terminal)."""
     env = {**os.environ, "VOICEGW_URL": stack.gateway_url, "VOICEGW_API_KEY": stack.api_key}
     return subprocess.run(
         [sys.executable, "-m", "voice_gateway.cli", *args],
         env=env,
+        input=stdin,
         capture_output=True,
         text=True,
-        timeout=30,
+        timeout=60,
     )

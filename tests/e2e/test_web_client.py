@@ -9,6 +9,7 @@ timing is asserted.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 from collections.abc import AsyncIterator
@@ -215,4 +216,36 @@ async def test_livekit_clients_token_source_reaches_the_agent(
     await expect(captions(page, "agent").first).to_contain_text(
         DEMO_GREETING, timeout=SPEECH_S * 1000
     )
+    await hang_up_and_check(page, gateway, room)
+
+
+async def test_a_person_types_to_the_agent_during_the_call(
+    page: Page, gateway: Gateway, stack: Stack
+) -> None:
+    """The text box of the call: for when speaking is not possible. The person stays muted."""
+    room = await talk(page, stack.gateway_url + "/")
+    # Final or not (a line turns final when its stream's trailer arrives): what matters here
+    # is that the words are there.
+    agent_lines = page.get_by_role("log").locator("li[data-speaker='agent']")
+    await expect(agent_lines.first).to_contain_text(DEMO_GREETING, timeout=SPEECH_S * 1000)
+    status = page.get_by_role("status")
+    await expect(status).to_have_attribute("data-agent-state", "listening", timeout=SPEECH_S * 1000)
+    box = page.get_by_role("textbox", name="Message")
+    await box.fill("When are you open?")
+    await page.get_by_role("button", name="Send").click()
+    await expect(box).to_have_value("")
+    typed = page.get_by_role("log").locator("li[data-speaker='you'][data-typed='true']")
+    await expect(typed).to_have_text(re.compile(r"You\s*When are you open\?"))
+    await expect(agent_lines.nth(1)).to_contain_text(HOURS_ANSWER_START, timeout=SPEECH_S * 1000)
+    await wait_for_meter(page, "loud", "voice", 40, "the typed question's answer was not heard")
+
+    async def stored() -> list[tuple[str, str]]:
+        _status, transcript = await gateway.get(f"/v1/sessions/{room}/transcript")
+        return [(s["speaker"], s["modality"]) for s in transcript.get("segments", [])]
+
+    for _ in range(100):
+        if len(await stored()) >= 3:
+            break
+        await asyncio.sleep(0.2)
+    assert (await stored())[:3] == [("agent", "voice"), ("user", "text"), ("agent", "voice")]
     await hang_up_and_check(page, gateway, room)

@@ -19,6 +19,7 @@ class FakeLiveKit(LiveKitRooms):
         self.taken: set[str] = set()  # rooms whose dispatch LiveKit assigned to a worker
         self.fail_on: set[str] = set()
         self.calls: list[tuple[str, str]] = []
+        self.lost: set[str] = set()  # rooms whose LiveKit node died (still listed, unreachable)
         self.max_participants: dict[str, int] = {}
 
     def _maybe_fail(self, what: str) -> None:
@@ -58,6 +59,10 @@ class FakeLiveKit(LiveKitRooms):
 
     async def list_rooms(self, names: list[str] | None = None) -> list[LiveRoom]:
         return [r for r in self.rooms.values() if not names or r.name in names]
+
+    async def room_reachable(self, name: str) -> bool:
+        self.calls.append(("room_reachable", name))
+        return name not in self.lost
 
     async def has_users(self, room: str) -> bool:
         return room in self.rooms

@@ -10,6 +10,7 @@ from livekit.agents import vad
 from livekit.plugins import openai, silero
 
 from agent_worker.engines import factory
+from agent_worker.engines.brain_llm import BrainLLM
 from agent_worker.engines.espeak_tts import EspeakTTS
 from agent_worker.engines.factory import (
     EngineConfigError,
@@ -23,6 +24,7 @@ from agent_worker.engines.factory import (
 from agent_worker.engines.pocketsphinx_stt import PocketSphinxSTT
 from agent_worker.engines.responder_llm import ResponderLLM
 from voice_common.agent_config import AgentConfig, FaqItem
+from voice_common.brain.openai_compat import OpenAICompatible
 
 pytestmark = pytest.mark.unit
 
@@ -115,9 +117,11 @@ def test_build_llm_responder_uses_config_faq() -> None:
 async def test_build_llm_openai_with_base_url(openai_key: None) -> None:
     config = AgentConfig(llm="openai:gpt-4o-mini", llm_base_url="http://127.0.0.1:9/v1")
     built = build_llm(config.llm, config)
-    assert isinstance(built, openai.LLM)
+    # The shared brain's OpenAI-compatible client, as the gateway's text channels use it.
+    assert isinstance(built, BrainLLM)
+    assert isinstance(built.brain.engine, OpenAICompatible)
     assert built.model == "gpt-4o-mini"
-    assert str(built._client.base_url).startswith("http://127.0.0.1:9/v1")
+    assert "http://127.0.0.1:9/v1/chat/completions" in repr(built.brain.engine)
     await built.aclose()
 
 
@@ -205,3 +209,16 @@ def test_espeak_binary_missing_is_a_config_error(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("PATH", "/nonexistent")
     with pytest.raises(EngineConfigError, match="espeak-ng binary is not on PATH"):
         build_tts("espeak:en-us", "en-us")
+
+
+def test_the_recognizer_is_biased_toward_asking_for_a_person_too() -> None:
+    """A caller who asks for an operator must be heard as asking for one, not as a near FAQ word."""
+    faq = [FaqItem(keywords=["hours"], questions=["when are you open"], answer="Nine to five.")]
+    phrases = factory.recognition_phrases(AgentConfig(faq=faq))
+    assert "when are you open" in phrases and "operator" in phrases
+
+    off = AgentConfig.model_validate(
+        {"faq": [item.model_dump() for item in faq], "escalation": {"enabled": False}}
+    )
+    assert "operator" not in factory.recognition_phrases(off)
+    assert factory.recognition_phrases(AgentConfig()) == []

@@ -6,7 +6,13 @@ import pytest
 
 from voice_gateway.errors import RateLimited
 from voice_gateway.services.keys import KeyLimits, Principal
-from voice_gateway.services.limits import StartLimiter, allowance, retry_after, window_start
+from voice_gateway.services.limits import (
+    MESSAGE_BUCKET,
+    StartLimiter,
+    allowance,
+    retry_after,
+    window_start,
+)
 from voice_gateway.store.database import Database, now
 from voice_gateway.store.limits import LiveCapReached, RateCounterStore
 from voice_gateway.store.models import SessionStatus, StartStamps
@@ -126,3 +132,19 @@ async def test_the_live_cap_counts_starting_ringing_and_active_and_frees_on_end(
     assert await store.get_by_room("room-cap-4") is None
     await store.finish(first, status=SessionStatus.ENDED, reason="client_ended")
     await create(store, 4, cap=3)
+
+
+async def test_messages_have_a_bucket_of_their_own(db: Database) -> None:
+    """A chat that used up its messages may still start a call, and the other way round; the
+    429 says what was counted."""
+    clock = Clock(9000.0)
+    limiter = StartLimiter(RateCounterStore(db), clock)
+    p = principal("key_chat", KeyLimits(rate_limit_per_minute=1, rate_limit_window_seconds=60))
+    await limiter.check_rate(p, MESSAGE_BUCKET)
+    with pytest.raises(RateLimited) as caught:
+        await limiter.check_rate(p, MESSAGE_BUCKET)
+    assert "1 message(s) per 60 s" in caught.value.message
+    await limiter.check_rate(p)  # a session start still has its one
+    with pytest.raises(RateLimited) as caught:
+        await limiter.check_rate(p)
+    assert "1 session(s) per 60 s" in caught.value.message

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.unit
 
 ALLOWED_LABELS = {
     "method", "route", "status", "agent", "channel", "reason", "stage", "call", "error",
-    "event", "outcome", "rule", "limit", "engine", "recoverable",
+    "event", "outcome", "rule", "limit", "engine", "recoverable", "api",
 }  # fmt: skip
 NAME = re.compile(r"^voicegw_[a-z][a-z0-9_]*$")
 

@@ -18,15 +18,16 @@ from tests.unit.fakes import FakeLiveKit
 from voice_gateway.catalogue import AgentCatalogue
 from voice_gateway.config import DEFAULT_CATALOGUE, GatewaySettings
 from voice_gateway.errors import LiveKitUnavailable, RateLimited
+from voice_gateway.services import idempotency
 from voice_gateway.services.audit import SessionAudit
 from voice_gateway.services.keys import KeyLimits
 from voice_gateway.services.limits import StartLimiter
 from voice_gateway.services.outgoing_webhooks import WebhookSender
-from voice_gateway.services.sessions import SessionService
+from voice_gateway.services.sessions import NewSession, SessionService
 from voice_gateway.store.audit import AuditStore
 from voice_gateway.store.database import Database
 from voice_gateway.store.limits import RateCounterStore
-from voice_gateway.store.models import SessionStatus
+from voice_gateway.store.models import Channel, SessionStatus
 from voice_gateway.store.outbox import Outbox
 from voice_gateway.store.sessions import SessionStore
 from voice_gateway.store.tables import audit_events, outbound_events, rate_limit_counters
@@ -178,3 +179,35 @@ async def test_a_failed_room_creation_is_the_starts_only_update(
     assert failed.event == "session.ended" and failed.details["status"] == "failed"
     assert pending == []  # its session.started event was taken back before anyone was told
     assert not livekit.rooms.get(record.room_name)
+
+
+async def test_a_chat_start_is_one_write_with_no_livekit_call_and_its_retry_does_not_wait(
+    full: SessionService, db: Database, livekit: FakeLiveKit, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A chat has no room and no dispatch: its one write is its whole start, so a retry with its
+    Idempotency-Key answers the same session rather than waiting for a dispatch stamp that never
+    comes (and, after the wait, refusing the retry as still in progress)."""
+    monkeypatch.setattr(idempotency, "WAIT_FOR_FIRST_SECONDS", 0.5)  # a wrong wait fails fast
+    calls = len(livekit.calls)
+    async with full.rate_counted(LIMITED) as rate:
+        spec = NewSession(
+            agent_id="demo",
+            identity="reader",
+            config=full.resolve_agent("demo", None),
+            api_key_id=LIMITED.key_id,
+            live_cap=LIMITED.limits.max_concurrent_sessions,
+            channel=Channel.CHAT,
+            idempotency_key="chat-retry-1",
+            fingerprint="same-request",
+            rate=rate,
+        )
+        with write_transactions(db) as writes:
+            record, replayed = await full.open_once(spec)
+    assert len(writes) == 1, writes  # rate hit, row, audit, outbox: one commit
+    assert not replayed and record.room_name == record.id
+    assert record.status == SessionStatus.ACTIVE and record.started_at is not None
+    assert record.last_activity_at == record.created_at
+    assert len(livekit.calls) == calls  # no room, no dispatch
+    again, replayed = await full.open_once(spec)
+    assert replayed and again.id == record.id
+    assert again.last_activity_at is not None and again.dispatched_at is None

@@ -88,7 +88,8 @@ def test_every_error_code_is_documented_with_the_error_schema(app: web.Applicati
                 if not response["description"].startswith("Error:"):
                     continue  # an answer (/readyz's 503 is one), not an error
                 schema = response["content"]["application/json"]["schema"]
-                assert schema["allOf"][0] == {"$ref": "#/components/schemas/ErrorResponse"}
+                shape = "OpenAIErrorResponse" if op["tags"] == ["openai"] else "ErrorResponse"
+                assert schema["allOf"][0] == {"$ref": f"#/components/schemas/{shape}"}
                 codes = schema["allOf"][1]["properties"]["error"]["properties"]["code"]["enum"]
                 assert codes, (op["operationId"], status)
                 documented.update(codes)
@@ -228,3 +229,27 @@ def test_a_start_documents_its_idempotency_key_and_when_to_retry(app: web.Applic
     for status in ("409", "429", "503"):  # each has a code that says when to retry
         assert "Retry-After" in start["responses"][status]["headers"]
     assert "Retry-After" not in start["responses"]["400"]["headers"]
+
+
+def test_streamed_answers_are_described_beside_their_json(app: web.Application) -> None:
+    """A chat message and a completion answer JSON or, when asked, server-sent events: both
+    media types are in the document, and the OpenAI-compatible routes' errors in OpenAI's
+    shape."""
+    paths = app[OPENAPI_DOCUMENT]["paths"]
+    send = paths["/v1/chat/sessions/{session_id}/messages"]["post"]
+    assert set(send["responses"]["200"]["content"]) == {"application/json", "text/event-stream"}
+    assert "message.delta" in send["responses"]["200"]["description"]
+    assert {"404", "409", "429", "503"} <= set(send["responses"])
+    completions = paths["/v1/chat/completions"]["post"]
+    assert set(completions["responses"]["200"]["content"]) == {
+        "application/json",
+        "text/event-stream",
+    }
+    assert "[DONE]" in completions["responses"]["200"]["description"]
+    not_found = completions["responses"]["404"]["content"]["application/json"]["schema"]
+    assert not_found["allOf"][0] == {"$ref": "#/components/schemas/OpenAIErrorResponse"}
+    assert "model_not_found" in str(not_found["allOf"][1])
+    models = paths["/v1/models"]["get"]["responses"]["403"]["content"]["application/json"]
+    assert "wrong_key_type" in str(models["schema"])
+    schemas = app[OPENAPI_DOCUMENT]["components"]["schemas"]
+    assert set(schemas["OpenAIErrorDetail"]["required"]) == {"message", "type", "param", "code"}

@@ -7,7 +7,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from voice_gateway.cli import keys, phone, rooms, sessions
+from voice_gateway.cli import chat, keys, phone, rooms, sessions
 from voice_gateway.cli.client import ApiClient, CliError
 
 
@@ -19,7 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--json", action="store_true", help="print raw JSON")
     groups = parser.add_subparsers(dest="group", required=True)
-    for module in (sessions, rooms, keys, phone):
+    for module in (sessions, rooms, keys, phone, chat):
         module.register(groups)
     return parser
 

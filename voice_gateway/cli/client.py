@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
+
+from sseclient import SSEClient
 
 
 class CliError(Exception):
@@ -33,22 +37,42 @@ class ApiClient:
     def post(self, path: str, body: dict[str, Any] | None = None) -> Any:
         return self._request("POST", path, body or {})
 
+    def stream(self, path: str, body: dict[str, Any]) -> Iterator[tuple[str, str]]:
+        """POSTs `body` and yields each server-sent event as (event, data) as it arrives."""
+        request = self._build("POST", path, body, accept="text/event-stream")
+        with self._open(request, path) as resp:
+            for event in SSEClient(resp).events():
+                yield event.event, event.data
+
     def delete(self, path: str) -> Any:
         return self._request("DELETE", path, None)
 
     def _request(self, method: str, path: str, body: dict[str, Any] | None) -> Any:
+        with self._open(self._build(method, path, body), path) as resp:
+            return json.loads(resp.read() or b"null")
+
+    def _build(
+        self, method: str, path: str, body: dict[str, Any] | None, accept: str = "application/json"
+    ) -> urllib.request.Request:
         if not self.api_key:
             raise CliError("set VOICEGW_API_KEY to an API key with the needed scope")
         data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(
+        return urllib.request.Request(
             self.base_url + path,
             data=data,
             method=method,
-            headers={"x-api-key": self.api_key, "content-type": "application/json"},
+            headers={
+                "x-api-key": self.api_key,
+                "content-type": "application/json",
+                "accept": accept,
+            },
         )
+
+    @contextlib.contextmanager
+    def _open(self, request: urllib.request.Request, path: str) -> Iterator[Any]:
         try:
             with urllib.request.urlopen(request, timeout=30) as resp:
-                return json.loads(resp.read() or b"null")
+                yield resp
         except urllib.error.HTTPError as exc:
             try:
                 err = json.loads(exc.read())["error"]

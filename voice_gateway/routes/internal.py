@@ -24,7 +24,7 @@ from voice_gateway.operations import ApiRoutes, Auth, Operation
 from voice_gateway.schemas import ROOM_PARAM, Timestamp, _In, _Out
 from voice_gateway.state import CAPACITY, HANDOFF, SESSION_STORE, SESSIONS, SETTINGS
 from voice_gateway.store.database import now
-from voice_gateway.store.models import EndReason, TranscriptSegment, WorkerState
+from voice_gateway.store.models import EndReason, Modality, TranscriptSegment, WorkerState
 from voice_gateway.store.sessions import JobClaim
 
 routes = ApiRoutes()
@@ -37,6 +37,8 @@ class SegmentIn(_In):
     speaker: Literal["user", "agent"]
     text: str = Field(min_length=1, max_length=10000)
     spoken_at: Timestamp
+    # How the user said it: spoken, or typed in the room (livekit-agents' text input).
+    modality: Modality = Modality.VOICE
 
 
 class TranscriptIn(_In):
@@ -236,7 +238,11 @@ async def add_transcript(request: web.Request) -> web.Response:
         record.id,
         [
             TranscriptSegment(
-                segment_id=s.segment_id, speaker=s.speaker, text=s.text, spoken_at=s.spoken_at
+                segment_id=s.segment_id,
+                speaker=s.speaker,
+                text=s.text,
+                spoken_at=s.spoken_at,
+                modality=s.modality,
             )
             for s in body.segments
         ],

@@ -21,7 +21,7 @@ from voice_gateway.schemas import (
     UsageTotals,
     UsageView,
 )
-from voice_gateway.state import SESSION_STORE, SESSIONS
+from voice_gateway.state import CHAT_STORE, SESSION_STORE, SESSIONS
 from voice_gateway.store.sessions import SessionQuery
 
 routes = ApiRoutes()
@@ -104,41 +104,44 @@ async def session_transcript(request: web.Request) -> web.Response:
         TranscriptView(
             session_id=record.id,
             room_name=record.room_name,
-            segments=[
-                TranscriptSegmentView(speaker=s.speaker, text=s.text, spoken_at=s.spoken_at)
-                for s in segments
-            ],
+            segments=[TranscriptSegmentView.of(s) for s in segments],
         )
     )
 
 
 @routes.operation(USAGE)
 async def usage(request: web.Request) -> web.Response:
-    """Minutes are counted from start to end, or to now for a session still running."""
+    """Minutes are counted from start to end, or to now for a session still running, for voice
+    sessions; a chat session counts as a session and by its messages."""
     await USAGE.authenticate(request)
     q = USAGE.read_query(request)
     records = await request.app[SESSION_STORE].query(
         SessionQuery(since=q.since, until=q.until, limit=None)
     )
+    typed = await request.app[CHAT_STORE].typed_messages(since=q.since, until=q.until)
     now = datetime.now(UTC)
-    per_agent: dict[str, dict[str, float]] = defaultdict(lambda: {"sessions": 0, "minutes": 0.0})
+    fields = ("sessions", "minutes", "messages")
+    per_agent: dict[str, dict[str, float]] = defaultdict(lambda: dict.fromkeys(fields, 0.0))
     for r in records:
         if r.started_at is None:
             continue
-        minutes = ((r.ended_at or now) - r.started_at).total_seconds() / 60
         per_agent[r.agent_id]["sessions"] += 1
-        per_agent[r.agent_id]["minutes"] += minutes
+        if not r.is_chat:
+            minutes = ((r.ended_at or now) - r.started_at).total_seconds() / 60
+            per_agent[r.agent_id]["minutes"] += minutes
+    for agent, count in typed.items():
+        per_agent[agent]["messages"] += count
+
+    def totals(a: dict[str, float]) -> UsageTotals:
+        return UsageTotals(
+            sessions=int(a["sessions"]), minutes=round(a["minutes"], 3), messages=int(a["messages"])
+        )
+
     return USAGE.reply(
         UsageView(
             since=q.since,
             until=q.until,
-            total=UsageTotals(
-                sessions=int(sum(a["sessions"] for a in per_agent.values())),
-                minutes=round(sum(a["minutes"] for a in per_agent.values()), 3),
-            ),
-            agents={
-                agent: UsageTotals(sessions=int(a["sessions"]), minutes=round(a["minutes"], 3))
-                for agent, a in sorted(per_agent.items())
-            },
+            total=totals({k: sum(a[k] for a in per_agent.values()) for k in fields}),
+            agents={agent: totals(a) for agent, a in sorted(per_agent.items())},
         )
     )

@@ -147,6 +147,11 @@ class Principal:
         if self.publishable and started_by != self.key_id:
             raise InsufficientScope("a publishable key may only end the sessions it started")
 
+    def require_own_session(self, started_by: str | None) -> None:
+        """A page's key reads and writes only the chat sessions it started."""
+        if self.publishable and started_by != self.key_id:
+            raise InsufficientScope("a publishable key may only use the sessions it started")
+
 
 @dataclass(frozen=True, slots=True)
 class NewKey:

@@ -17,6 +17,12 @@ from voice_gateway.services.keys import Principal
 from voice_gateway.store.limits import RateCounterStore, RateWindow
 
 START_BUCKET = "sessions.start"
+MESSAGE_BUCKET = "chat.message"
+# What a bucket counts, for the 429's message and the metric's label.
+_COUNTED = {
+    START_BUCKET: ("start", "session(s)", "rate"),
+    MESSAGE_BUCKET: ("send", "message(s)", "message_rate"),
+}
 DEFAULT_WINDOW_SECONDS = 60
 # A live session frees its slot when it ends; how soon is unknown, so clients retry after this.
 LIVE_CAP_RETRY_AFTER_SECONDS = 5
@@ -59,10 +65,11 @@ class RateTicket:
     counted: bool = False
 
     def refusal(self) -> RateLimited:
-        RATE_LIMITED.labels(limit="rate").inc()
+        verb, what, label = _COUNTED[self.window.bucket if self.window else START_BUCKET]
+        RATE_LIMITED.labels(limit=label).inc()
         allowed = self.window.allowance if self.window else 0
         return RateLimited(
-            f"this key may start {allowed} session(s) per {self.window_seconds} s; retry later",
+            f"this key may {verb} {allowed} {what} per {self.window_seconds} s; retry later",
             retry_after_seconds=retry_after(self.at, self.window_seconds),
         )
 
@@ -72,7 +79,7 @@ class StartLimiter:
         self._store = store
         self._clock = clock
 
-    def ticket(self, principal: Principal) -> RateTicket:
+    def ticket(self, principal: Principal, bucket: str = START_BUCKET) -> RateTicket:
         at = self._clock()
         per_minute = principal.limits.rate_limit_per_minute
         window = principal.limits.rate_limit_window_seconds or DEFAULT_WINDOW_SECONDS
@@ -81,7 +88,7 @@ class StartLimiter:
         return RateTicket(
             RateWindow(
                 principal.key_id,
-                START_BUCKET,
+                bucket,
                 window_start(at, window),
                 allowance(per_minute, window),
             ),
@@ -99,6 +106,7 @@ class StartLimiter:
         if await self._store.hit(w.key_id, w.bucket, w.window_start) > w.allowance:
             raise ticket.refusal()
 
-    async def check_rate(self, principal: Principal) -> None:
-        """Counts one request now (a separate write): for callers outside the start path."""
-        await self.settle(self.ticket(principal))
+    async def check_rate(self, principal: Principal, bucket: str = START_BUCKET) -> None:
+        """Counts one request in `bucket` now (a separate write): session starts outside the
+        start path, or chat messages and completions, each with the key's own rate."""
+        await self.settle(self.ticket(principal, bucket))

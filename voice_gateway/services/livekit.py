@@ -23,6 +23,9 @@ from voice_gateway.metrics import LIVEKIT_DURATION, LIVEKIT_ERRORS
 T = TypeVar("T")
 # The attribute LiveKit's SIP service keeps a phone caller's call state in.
 SIP_CALL_STATUS = "sip.callStatus"
+# The room probe's packet goes to an identity no participant has, on a topic no client reads.
+PROBE_IDENTITY = "voicegw-probe"
+PROBE_TOPIC = "lk.voicegw.probe"
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,12 +125,45 @@ class LiveKitRooms:
         return len(dispatches)
 
     async def delete_room(self, name: str) -> bool:
-        """True when a room was deleted, False when LiveKit had no such room (already gone)."""
+        """True when a room was deleted, False when LiveKit had no such room (already gone).
+
+        A room whose LiveKit node died stays listed (Redis keeps it) yet no node can delete it:
+        DeleteRoom is routed to the dead node. Then the room is placed again (a CreateRoom of
+        the name alone, which keeps the room's settings, moves a room off a node that stopped
+        reporting onto a live one) and deleted there."""
         try:
+            await self._delete_room(name)
+        except (NotFoundInLiveKit, LiveKitUnavailable):
+            if not await self._listed(name):
+                return False
             await self._call(
-                "delete the room", self._api.room.delete_room(api.DeleteRoomRequest(room=name))
+                "place the room again",
+                self._api.room.create_room(api.CreateRoomRequest(name=name)),
             )
-        except NotFoundInLiveKit:
+            try:
+                await self._delete_room(name)
+            except NotFoundInLiveKit:
+                return False
+        return True
+
+    async def _delete_room(self, name: str) -> None:
+        await self._call(
+            "delete the room", self._api.room.delete_room(api.DeleteRoomRequest(room=name))
+        )
+
+    async def _listed(self, name: str) -> bool:
+        return any(r.name == name for r in await self.list_rooms([name]))
+
+    async def room_reachable(self, name: str) -> bool:
+        """Whether the node hosting the room answers for it. ListRooms and ListParticipants read
+        Redis, which still shows a dead node's rooms with their last participants; a data packet
+        to nobody travels to the room's own node, so only a live node can accept it."""
+        request = api.SendDataRequest(
+            room=name, data=b"", destination_identities=[PROBE_IDENTITY], topic=PROBE_TOPIC
+        )
+        try:
+            await self._call("probe the room", self._api.room.send_data(request))
+        except (NotFoundInLiveKit, LiveKitUnavailable):
             return False
         return True
 

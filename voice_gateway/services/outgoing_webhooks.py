@@ -28,6 +28,8 @@ log = structlog.get_logger("voice_gateway.outgoing_webhooks")
 
 SESSION_STARTED = STARTED_EVENT
 SESSION_ENDED = "session.ended"
+# How far back the leader looks for sessions whose event was never enqueued.
+UNANNOUNCED_HORIZON_S = 600
 # The agent asked for a person and no transfer took the caller: a human should follow up.
 SESSION_ESCALATED = "session.escalated"
 WITH_TRANSCRIPT = frozenset({SESSION_ENDED, SESSION_ESCALATED})
@@ -50,6 +52,10 @@ class WebhookSender:
         self._outbox = outbox
         self._store = store
         self._http = http
+        # Events the receiver took whose delivery the store could not record yet (it was down):
+        # recorded on the next pass, and never sent again meanwhile. Their claim's lease (30 s)
+        # outlasts a database restart, so another replica does not send them either.
+        self._unrecorded: set[str] = set()
 
     async def enqueue(self, event_type: str, session_id: str) -> None:
         await self._outbox.write(self.rows(event_type, session_id))
@@ -62,26 +68,53 @@ class WebhookSender:
             event_type, session_id, list(self._settings.webhook_urls), delay_seconds=delay
         )
 
+    async def enqueue_unannounced(self) -> int:
+        """Enqueues the events a gateway never enqueued: a session's state and its event are two
+        writes, and a replica (or its database) may die between them. Run by the reaper's leader
+        only; the grace leaves the replica that made the change time to enqueue it itself."""
+        if not self._settings.webhook_urls:
+            return 0
+        count = 0
+        for event_type, stamp in ((SESSION_STARTED, "started_at"), (SESSION_ENDED, "ended_at")):
+            for session_id in await self._outbox.unannounced(
+                event_type,
+                stamp=stamp,
+                grace_seconds=self._settings.webhook_sweep_grace_seconds,
+                horizon_seconds=UNANNOUNCED_HORIZON_S,
+            ):
+                log.warning("webhook_unannounced", event_type=event_type, session_id=session_id)
+                await self.enqueue(event_type, session_id)
+                count += 1
+        return count
+
     async def run_forever(self) -> None:
         while True:
             try:
+                await self._record_delivered()
                 events = await self._outbox.claim_due(
                     limit=20, lease_seconds=30, max_attempts=self._settings.webhook_max_attempts
                 )
                 await asyncio.gather(*(self._deliver(e) for e in events))
+                await self._record_delivered()
             except ApiError as exc:
                 log.warning("webhook_pass_failed", error=exc.message)
                 events = []
             if not events:
                 await asyncio.sleep(self._settings.webhook_poll_seconds)
 
+    async def _record_delivered(self) -> None:
+        """Marks what the receivers took as delivered; a store error leaves the rest for the
+        next pass (and stops this one)."""
+        for event_id in sorted(self._unrecorded):
+            await self._outbox.delivered(event_id)
+            self._unrecorded.discard(event_id)
+
     async def _payload(self, event: OutboundEvent) -> dict[str, Any]:
         record = await self._store.get_by_id(event.session_id)
         data: dict[str, Any] = SessionView.of(record, detail=True).dump() if record else {}
         if event.event_type in WITH_TRANSCRIPT and record is not None:
             data["transcript"] = [
-                TranscriptSegmentView(speaker=s.speaker, text=s.text, spoken_at=s.spoken_at).dump()
-                for s in await self._store.transcript(record.id)
+                TranscriptSegmentView.of(s).dump() for s in await self._store.transcript(record.id)
             ]
         return {
             "id": event.id,
@@ -111,7 +144,7 @@ class WebhookSender:
             ) as resp:
                 if 200 <= resp.status < 300:
                     WEBHOOK_DELIVERIES.labels(event.event_type, "delivered").inc()
-                    await self._outbox.delivered(event.id)
+                    self._unrecorded.add(event.id)
                     bound.info("webhook_delivered", status=resp.status)
                     return
                 error = f"HTTP {resp.status}"

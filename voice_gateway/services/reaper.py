@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
@@ -24,6 +26,7 @@ from voice_gateway.services.calls import OutboundCalls
 from voice_gateway.services.capacity import AgentCapacity
 from voice_gateway.services.dispatch_watch import Next
 from voice_gateway.services.livekit import LiveKitRooms, LiveRoom
+from voice_gateway.services.outgoing_webhooks import WebhookSender
 from voice_gateway.services.phone_lines import PhoneLines
 from voice_gateway.services.sessions import SessionService
 from voice_gateway.store.database import Database, now
@@ -73,10 +76,16 @@ class Reaper:
         sessions: SessionService,
         livekit: LiveKitRooms,
         capacity: AgentCapacity | None = None,
+        events: WebhookSender | None = None,
         phone: tuple[PhoneLines, OutboundCalls] | None = None,
     ) -> None:
         self._capacity = capacity
+        self._events = events
         self._settings = settings
+        # Room probes (monotonic seconds): when each room was last probed, and since when its
+        # node has not answered. Kept by the leader; a new leader starts afresh.
+        self._probed_at: dict[str, float] = {}
+        self._unreachable_since: dict[str, float] = {}
         self._db = db
         self._store = store
         self._sessions = sessions
@@ -105,7 +114,17 @@ class Reaper:
         rooms = {r.name: r for r in await self._livekit.list_rooms()}
         live = await self._store.live()
         at = now()
-        actions = [a for s in live if (a := await self._judge(s, rooms.get(s.room_name), at))]
+        await self._probe(
+            [s.room_name for s in live if s.status == SessionStatus.ACTIVE and s.room_name in rooms]
+        )
+        actions: list[ReapAction] = []
+        for s in live:
+            try:
+                if verdict := await self._judge(s, rooms.get(s.room_name), at):
+                    actions.append(verdict)
+            except ApiError as exc:
+                # One room LiveKit cannot answer for must not stop the pass for every other.
+                log.warning("reaper_judge_failed", room=s.room_name, error=exc.message)
         live_rooms = {s.room_name for s in live}
         ready_rooms = await self._phone[0].ready_rooms() if self._phone else set()
         for name in sorted(set(rooms) - live_rooms - ready_rooms):
@@ -118,6 +137,29 @@ class Reaper:
                 actions.append(ReapAction(name, None, "orphan", action))
         return actions
 
+    async def _probe(self, rooms: list[str]) -> None:
+        """Asks the node of each room, at most every room_probe_interval_seconds, whether it still
+        hosts it (LiveKitRooms.room_reachable). A node that died sends no webhook and Redis keeps
+        listing its rooms; a room that fails two probes that far apart is on a lost node."""
+        interval = self._settings.room_probe_interval_seconds
+        clock = time.monotonic()
+        due = [r for r in rooms if clock - self._probed_at.get(r, -math.inf) >= interval]
+        results = await asyncio.gather(*(self._livekit.room_reachable(r) for r in due))
+        for room, reachable in zip(due, results, strict=True):
+            self._probed_at[room] = clock
+            if reachable:
+                self._unreachable_since.pop(room, None)
+            else:
+                self._unreachable_since.setdefault(room, clock)
+        for gone in set(self._probed_at) - set(rooms):
+            self._probed_at.pop(gone, None)
+            self._unreachable_since.pop(gone, None)
+
+    def _node_lost(self, room: str) -> bool:
+        since = self._unreachable_since.get(room)
+        interval = self._settings.room_probe_interval_seconds
+        return since is not None and time.monotonic() - since >= interval
+
     async def _judge(
         self, s: SessionRecord, room: LiveRoom | None, at: datetime
     ) -> ReapAction | None:
@@ -127,12 +169,16 @@ class Reaper:
             if age > timedelta(seconds=self._settings.stuck_start_seconds):
                 return ReapAction(s.room_name, s.id, EndReason.REAPED, END)
             return None
+        if s.is_chat:
+            return self._judge_chat(s, at)
         if overdue(s, at):
             return ReapAction(s.room_name, s.id, EndReason.MAX_DURATION, END)
         if room is None:
             if age > timedelta(seconds=self._settings.room_grace_seconds):
                 return ReapAction(s.room_name, s.id, EndReason.ROOM_FINISHED, END)
             return None
+        if self._node_lost(s.room_name):
+            return ReapAction(s.room_name, s.id, EndReason.LIVEKIT_NODE_LOST, END)
         ringing = s.status == SessionStatus.RINGING
         join_limit = timedelta(seconds=self._settings.user_join_timeout_seconds)
         if not ringing and s.user_joined_at is None and age > join_limit:
@@ -157,6 +203,14 @@ class Reaper:
                 return ReapAction(s.room_name, s.id, reason, END)
         return None
 
+    def _judge_chat(self, s: SessionRecord, at: datetime) -> ReapAction | None:
+        """A chat session has no room and no agent to lose: it ends when nobody wrote in it
+        for the idle timeout (a reply being written counts as activity)."""
+        last = s.last_activity_at or s.started_at or s.created_at
+        if at - last > timedelta(seconds=self._settings.chat_idle_timeout_seconds):
+            return ReapAction(s.room_name, s.id, EndReason.IDLE_TIMEOUT, END)
+        return None
+
     async def _judge_ringing(
         self, s: SessionRecord, room: LiveRoom, age: timedelta
     ) -> ReapAction | None:
@@ -177,6 +231,8 @@ class Reaper:
             return actions
         if self._capacity is not None:
             await self._capacity.forget_stale()
+        if self._events is not None:
+            await self._events.enqueue_unannounced()
         REAPER_FLAGGED.clear()
         for action in actions:
             if action.action == FLAG:

@@ -273,17 +273,23 @@ class SessionService:
 
     async def open(self, spec: NewSession) -> SessionRecord:
         """The one path every session starts by, whatever its channel (a web start, LiveKit's
-        token endpoint, an inbound or an outbound call): capacity first (none: refused before
-        any room, a failed row says so), then the start's one store write (SessionStore.open:
-        the row in its final state with the rate-limit hit, the live cap, and for a web session
-        its audit row and session.started events), then the room (unless the session takes over
-        a room already recorded: a phone number's ready room), then the agent's dispatch, which
-        the dispatch watch follows. A LiveKit failure is the only update (fail_start): it
-        deletes what LiveKit made and closes the row, so no room outlives its record and no
-        record lies. The setup stamps go to the StampWriter, off the request path. A web
-        session is active at once; a phone session rings until its call is answered."""
+        token endpoint, an inbound or an outbound call, a chat): capacity first (none: refused
+        before any room, a failed row says so), then the start's one store write
+        (SessionStore.open: the row in its final state with the rate-limit hit, the live cap, and
+        for a web or chat session its audit row and session.started events), then the room
+        (unless the session takes over a room already recorded: a phone number's ready room),
+        then the agent's dispatch, which the dispatch watch follows. A LiveKit failure is the
+        only update (fail_start): it deletes what LiveKit made and closes the row, so no room
+        outlives its record and no record lies. The setup stamps go to the StampWriter, off the
+        request path. A web session is active at once; a phone session rings until its call is
+        answered. A chat session has no room and no agent worker (the gateway answers it,
+        services/chat.py): its roomName is its session id, and the one write, active, finishes
+        its start (no LiveKit call, no stamps)."""
         session_id = f"ses_{secrets.token_hex(12)}"
-        room_name = spec.room_name or f"vgw-{spec.agent_id}-{secrets.token_hex(6)}"
+        chat = spec.channel == Channel.CHAT
+        room_name = (
+            session_id if chat else spec.room_name or f"vgw-{spec.agent_id}-{secrets.token_hex(6)}"
+        )
         bound = log.bind(
             session_id=session_id, room=room_name, agent_id=spec.agent_id, channel=spec.channel
         )
@@ -298,7 +304,8 @@ class SessionService:
             "channel": spec.channel,
             "phone": spec.phone,
         }
-        await self._require_capacity(row, taken_room=spec.room_name, bound=bound)
+        if not chat:  # a chat takes no agent worker's slot
+            await self._require_capacity(row, taken_room=spec.room_name, bound=bound)
         timer = StartTimer()
         ringing = spec.channel == Channel.PHONE
         rate = spec.rate
@@ -334,6 +341,9 @@ class SessionService:
             raise live_cap_error(spec.live_cap or 0) from None
         if rate is not None:
             rate.counted = True
+        if chat:  # its audit row and events committed with the row; no room, no dispatch
+            self._count_start(record)
+            return record
         timer.lap("reserve")
         if spec.room_name is None:
             try:
@@ -563,7 +573,7 @@ class SessionService:
         bound = log.bind(session_id=record.id, room=record.room_name, agent_id=record.agent_id)
         await self.stamps.settle(record.id)
         room_existed = False
-        if delete_room:
+        if delete_room and not record.is_chat:  # a chat session has no room to delete
             await self._store.mark_ending(record.id, reason=reason, error=error)
             try:
                 room_existed = await self._livekit.delete_room(record.room_name)

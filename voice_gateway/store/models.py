@@ -41,12 +41,22 @@ class EndReason(enum.StrEnum):
     AGENT_NEVER_JOINED = "agent_never_joined"
     USER_NEVER_JOINED = "user_never_joined"
     NO_AGENT_AVAILABLE = "no_agent_available"
+    # The LiveKit node hosting the room died: no webhook will ever come for it.
+    LIVEKIT_NODE_LOST = "livekit_node_lost"
     # Phone calls: handed to a person, or flagged for one; and outbound calls nobody took.
     TRANSFERRED = "transferred"
     ESCALATED = "escalated"
     BUSY = "busy"
     NO_ANSWER = "no_answer"
     CALL_FAILED = "call_failed"
+    IDLE_TIMEOUT = "idle_timeout"  # a chat session nobody wrote in for the configured time
+
+
+class Modality(enum.StrEnum):
+    """How a transcript line was said: spoken (and captioned) or typed."""
+
+    VOICE = "voice"
+    TEXT = "text"
 
 
 class CallDirection(enum.StrEnum):
@@ -92,7 +102,14 @@ class SessionRecord:
     agent_worker_id: str | None = None
     idempotency_key: str | None = None
     request_fingerprint: str | None = None
+    last_activity_at: datetime | None = None
+    reply_started_at: datetime | None = None
     phone: PhoneLeg | None = None
+
+    @property
+    def is_chat(self) -> bool:
+        """A text-only session: no LiveKit room, no agent worker."""
+        return self.channel == Channel.CHAT
 
     @property
     def is_over(self) -> bool:
@@ -102,9 +119,12 @@ class SessionRecord:
     def start_in_flight(self) -> bool:
         """Its start has not finished (or its gateway died before it did): `starting` rows of
         the older two-write start, and rows a start opened `active` whose dispatch stamp has not
-        been written (StampWriter writes it a few ms after the dispatch)."""
+        been written (StampWriter writes it a few ms after the dispatch). A chat is never
+        dispatched: its one write finished its start, so a retry must not wait for a stamp."""
         if self.status == SessionStatus.STARTING:
             return True
+        if self.is_chat:
+            return False
         return self.status in DISPATCHED_STATUSES and self.dispatched_at is None
 
     @property
@@ -151,6 +171,7 @@ class TranscriptSegment:
     speaker: str
     text: str
     spoken_at: datetime
+    modality: str = Modality.VOICE
 
 
 @dataclass(frozen=True, slots=True)

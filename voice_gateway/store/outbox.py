@@ -6,11 +6,11 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, delete, insert, or_, select, update
+from sqlalchemy import and_, delete, exists, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from voice_gateway.store.database import Database, now, utc
-from voice_gateway.store.tables import outbound_events
+from voice_gateway.store.tables import outbound_events, sessions
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +72,27 @@ class Outbox:
         if rows:
             async with self._db.connect() as conn:
                 await write_outbox(conn, rows)
+
+    async def unannounced(
+        self, event_type: str, *, stamp: str, grace_seconds: float, horizon_seconds: float
+    ) -> list[str]:
+        """Sessions whose `stamp` column (started_at, ended_at) was set between `horizon_seconds`
+        and `grace_seconds` ago but which have no `event_type` row: the gateway that changed them
+        died, or lost its database, between the change and the enqueue."""
+        at = now()
+        column = sessions.c[stamp]
+        query = select(sessions.c.id).where(
+            column.is_not(None),
+            sessions.c.started_at.is_not(None),
+            column < at - timedelta(seconds=grace_seconds),
+            column > at - timedelta(seconds=horizon_seconds),
+            ~exists().where(
+                outbound_events.c.session_id == sessions.c.id,
+                outbound_events.c.event_type == event_type,
+            ),
+        )
+        async with self._db.connect() as conn:
+            return [r.id for r in (await conn.execute(query)).all()]
 
     async def claim_due(
         self, *, limit: int, lease_seconds: float, max_attempts: int

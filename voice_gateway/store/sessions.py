@@ -8,7 +8,7 @@ from datetime import datetime
 from types import SimpleNamespace
 from typing import Any, NotRequired, TypedDict, Unpack
 
-from sqlalchemy import Row, and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import Insert, Row, and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from voice_gateway.store.audit import AuditEntry, write_audit
@@ -74,6 +74,18 @@ class JobClaim:
     job_id: str
     worker_id: str
     at: datetime
+
+
+def insert_segment(session_id: str, seg: TranscriptSegment) -> Insert:
+    """The row of one transcript segment (a spoken line, a typed message or a reply)."""
+    return insert(transcript_segments).values(
+        session_id=session_id,
+        segment_id=seg.segment_id,
+        speaker=seg.speaker,
+        text=seg.text,
+        spoken_at=seg.spoken_at,
+        modality=seg.modality,
+    )
 
 
 def _phone_columns(phone: PhoneLeg | None) -> dict[str, Any]:
@@ -230,14 +242,18 @@ class SessionStore:
             ).one_or_none()
         return _to_record(row) if row else None
 
-    async def mark_started(self, session_id: str, stamps: StartStamps) -> SessionRecord:
+    async def mark_started(
+        self, session_id: str, stamps: StartStamps | None = None
+    ) -> SessionRecord:
         """The start's completing write, with the setup stamps it collected on the way: a web
-        session is active from here, a phone session rings until its call is answered."""
-        values: dict[str, Any] = {
-            "room_created_at": stamps.room_created_at,
-            "dispatched_at": stamps.dispatched_at,
-        }
-        if stamps.ringing:
+        session is active from here, a phone session rings until its call is answered, and a
+        chat session (no room, no stamps) is active at once."""
+        values: dict[str, Any] = {}
+        if stamps is not None:
+            values.update(
+                room_created_at=stamps.room_created_at, dispatched_at=stamps.dispatched_at
+            )
+        if stamps is not None and stamps.ringing:
             values["status"] = SessionStatus.RINGING.value
         else:
             values.update(status=SessionStatus.ACTIVE.value, started_at=now())
@@ -371,15 +387,7 @@ class SessionStore:
         for seg in segments:
             try:
                 async with self._db.connect() as conn:
-                    await conn.execute(
-                        insert(transcript_segments).values(
-                            session_id=session_id,
-                            segment_id=seg.segment_id,
-                            speaker=seg.speaker,
-                            text=seg.text,
-                            spoken_at=seg.spoken_at,
-                        )
-                    )
+                    await conn.execute(insert_segment(session_id, seg))
                 added += 1
             except IntegrityError:
                 continue
@@ -400,6 +408,7 @@ class SessionStore:
                 speaker=r.speaker,
                 text=r.text,
                 spoken_at=utc(r.spoken_at) or now(),
+                modality=r.modality,
             )
             for r in rows
         ]
@@ -489,7 +498,7 @@ class NewRow(TypedDict):
 
 
 def _new_row(row: NewRow) -> dict[str, Any]:
-    return {
+    values: dict[str, Any] = {
         "id": row["session_id"],
         "room_name": row["room_name"],
         "agent_id": row["agent_id"],
@@ -504,6 +513,9 @@ def _new_row(row: NewRow) -> dict[str, Any]:
         "request_fingerprint": row.get("request_fingerprint"),
         **_phone_columns(row.get("phone")),
     }
+    if values["channel"] == Channel.CHAT:  # a chat's idle clock runs from its creation
+        values["last_activity_at"] = values["created_at"]
+    return values
 
 
 def _defaults(values: dict[str, Any]) -> dict[str, Any]:
@@ -539,6 +551,8 @@ def _to_record(row: Row[Any] | SimpleNamespace) -> SessionRecord:
         agent_worker_id=row.agent_worker_id,
         idempotency_key=row.idempotency_key,
         request_fingerprint=row.request_fingerprint,
+        last_activity_at=utc(row.last_activity_at),
+        reply_started_at=utc(row.reply_started_at),
         phone=PhoneLeg(
             direction=row.call_direction,
             caller_number=row.caller_number or "",

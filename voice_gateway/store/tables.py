@@ -54,12 +54,17 @@ sessions = Table(
     Column("agent_worker_id", String(64)),
     Column("idempotency_key", String(255)),
     Column("request_fingerprint", String(64)),
+    # 0010_chat: a chat session's last message (its idle timeout counts from it) and the reply it
+    # is producing now (one turn at a time, on every replica; NULL when none).
+    Column("last_activity_at", DateTime(timezone=True)),
+    Column("reply_started_at", DateTime(timezone=True)),
     # 0007: the phone side of a phone session (NULL for web sessions).
     Column("call_direction", String(8)),
     Column("caller_number", String(64)),
     Column("called_number", String(64)),
     Column("sip_call_id", String(256)),
     Index("ix_sessions_status_created", "status", "created_at"),
+    Index("ix_sessions_channel_status", "channel", "status"),
     Index("ix_sessions_agent_created", "agent_id", "created_at"),
 )
 
@@ -72,6 +77,8 @@ transcript_segments = Table(
     Column("speaker", String(16), nullable=False),
     Column("text", Text, nullable=False),
     Column("spoken_at", DateTime(timezone=True), nullable=False),
+    # 0010_chat: how the line was said: `voice` (spoken, captioned) or `text` (typed).
+    Column("modality", String(8), nullable=False, server_default="voice"),
     UniqueConstraint("session_id", "segment_id", name="uq_segment_per_session"),
 )
 
@@ -156,9 +163,14 @@ outbound_events = Table(
     Column("delivered_at", DateTime(timezone=True)),
     Column("last_error", Text),
     Index("ix_outbound_due", "delivered_at", "deliver_after"),
+    # 0012: the leader's sweep for events a dead replica never enqueued.
+    Index("ix_outbound_session", "session_id", "event_type"),
 )
 
 Index("uq_sessions_key_idempotency", sessions.c.api_key_id, sessions.c.idempotency_key, unique=True)
+# 0012: the leader's sweep reads the sessions started or ended in the last minutes.
+Index("ix_sessions_started", sessions.c.started_at)
+Index("ix_sessions_ended", sessions.c.ended_at)
 
 # 0006: what each agent worker last reported (its LiveKit worker id, free capacity, draining), so
 # every gateway replica can refuse a start no worker could take.

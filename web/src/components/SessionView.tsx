@@ -9,7 +9,9 @@ import {
 import { ConnectionState } from 'livekit-client';
 import { BackgroundAudioRenderer } from './BackgroundAudioRenderer';
 import { Captions } from './Captions';
+import { ChatBox } from './ChatBox';
 import { VoiceAudioRenderer } from './VoiceAudioRenderer';
+import { useTypedMessages } from '../hooks/useTypedMessages';
 
 interface Props {
   roomName: string;
@@ -17,9 +19,10 @@ interface Props {
   onAgentState: (state: AgentState | null) => void;
 }
 
-/** What a call shows and plays, inside <LiveKitRoom>. A chat box (issue 15) goes below the
- * captions; it reads the same room. */
+/** What a call shows and plays, inside <LiveKitRoom>: the captions, and below them a text box
+ * whose messages the agent answers like speech (livekit-agents' `lk.chat` text input). */
 export function SessionView({ roomName, muted, onAgentState }: Props) {
+  const { typed, send } = useTypedMessages();
   return (
     <section className="session" aria-label="Call" data-room={roomName}>
       <VoiceAudioRenderer />
@@ -27,7 +30,8 @@ export function SessionView({ roomName, muted, onAgentState }: Props) {
       <StartAudio label="Allow audio" className="start-audio" />
       <MicrophoneSync muted={muted} />
       <AgentStateProbe onChange={onAgentState} />
-      <Captions />
+      <Captions typed={typed} />
+      <ChatBox onSend={send} />
       <p className="call-id">
         Call <code>{roomName}</code>
       </p>

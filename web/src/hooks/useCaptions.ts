@@ -7,6 +7,10 @@ export interface Caption {
   text: string;
   /** Interim lines (the user's words while still speaking) are replaced by the final one. */
   final: boolean;
+  /** Typed in the call's text box rather than spoken. */
+  typed?: boolean;
+  /** When the line started (ms since the epoch), to place typed lines among spoken ones. */
+  at: number;
 }
 
 // How often a line still marked interim is looked at again (see below).
@@ -31,6 +35,7 @@ export function useCaptions(): Caption[] {
       speaker: stream.participantInfo.identity === localIdentity ? 'you' : 'agent',
       text: stream.text.trim(),
       final: stream.streamInfo.attributes?.['lk.transcription_final'] === 'true',
+      at: stream.streamInfo.timestamp,
     }));
   const waiting = captions.some((c) => !c.final);
   const [, recheck] = useReducer((n: number) => n + 1, 0);
