@@ -12,11 +12,12 @@ import pytest
 from devstack.sip_phone import loud_spans
 from devstack.stack import Stack
 from tests.e2e.conftest import Gateway
-from tests.e2e.phones import add_number, phone, phone_session, sip_address, telephone_wav
+from tests.e2e.phones import add_number, phone, phone_session, sip_address, telephone_turns
 
 pytestmark = [pytest.mark.e2e, pytest.mark.one_store]
 
 HOURS_ANSWER = "We are open from nine in the morning to five in the evening, Monday to Friday."
+NOT_CAUGHT = "Sorry, I did not catch that. Could you say it another way?"
 QUESTION_AT = 9.0
 
 
@@ -24,7 +25,12 @@ async def test_a_caller_dials_a_number_and_talks_with_the_agent(
     gateway: Gateway, stack: Stack, tmp_path: Path, measure: dict[str, float]
 ) -> None:
     number = await add_number(gateway)
-    question = telephone_wav(tmp_path, "what are your opening hours", lead=QUESTION_AT)
+    # The caller asks, and after a pause asks again, as a person does who was not understood: the
+    # offline recognizer declines what it heard with doubt at 8 kHz, and a loaded machine can cut
+    # the first question short. One of the two must get the answer, and neither a wrong one.
+    question = telephone_turns(
+        tmp_path, ["what are your opening hours"] * 2, lead=QUESTION_AT, gap=12.0, tail=30.0
+    )
     async with phone(play=question) as caller:
         dialed_at = time.monotonic()
         await caller.dial(f"sip:{number['number']}@{sip_address(stack)}")
@@ -61,6 +67,7 @@ async def test_a_caller_dials_a_number_and_talks_with_the_agent(
         assert said and said[0].startswith("Hello! I am the demo agent"), segments
         assert heard, f"the question was not transcribed: {segments}"
         assert HOURS_ANSWER in said, f"heard {heard!r}, said {said!r}"
+        assert set(said[1:]) <= {HOURS_ANSWER, NOT_CAUGHT}, f"a wrong answer: {said!r}"
 
         await caller.hangup()
         ended = await gateway.wait_for_session(

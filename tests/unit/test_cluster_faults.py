@@ -261,3 +261,37 @@ async def test_events_a_dead_replica_never_enqueued_are_enqueued_once(
     assert sorted(rows) == ["session.ended", "session.started"]
     assert fresh  # started within the grace: left to its replica
     await service.aclose()
+
+
+class LiveReadEarly(SessionStore):
+    """The reaper's read of live sessions taken just before a call's session was written."""
+
+    async def live(self) -> list[Any]:  # type: ignore[override]
+        return []
+
+
+async def test_a_session_that_began_during_a_pass_is_not_closed_as_ended(db: Database) -> None:
+    """A phone number's waiting room taken by a call between the reaper's reads: LiveKit lists
+    the room, the early read of live sessions did not have it, the record is live. It was closed
+    as 'session_already_ended' and the caller heard 486; it must wait for the next pass."""
+    livekit = FakeLiveKit()
+    config = GatewaySettings(room_probe_interval_seconds=PROBE_S)
+    service = SessionService(
+        settings=config,
+        catalogue=AgentCatalogue.load(DEFAULT_CATALOGUE),
+        store=SessionStore(db),
+        livekit=livekit,
+    )
+    reaper = Reaper(
+        settings=config, db=db, store=LiveReadEarly(db), sessions=service, livekit=livekit
+    )
+    room = await start(service)
+    assert [a for a in await reaper.plan() if a.room_name == room] == []
+    # Once its record has ended, a room LiveKit still runs is closed as before.
+    listed = livekit.rooms[room]
+    await service.end(room, reason=EndReason.CLIENT_ENDED)
+    livekit.rooms[room] = listed
+    assert [(a.room_name, a.reason) for a in await reaper.plan()] == [
+        (room, "session_already_ended")
+    ]
+    await service.aclose()

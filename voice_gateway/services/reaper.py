@@ -30,7 +30,7 @@ from voice_gateway.services.outgoing_webhooks import WebhookSender
 from voice_gateway.services.phone_lines import PhoneLines
 from voice_gateway.services.sessions import SessionService
 from voice_gateway.store.database import Database, now
-from voice_gateway.store.models import EndReason, SessionRecord, SessionStatus
+from voice_gateway.store.models import LIVE_STATUSES, EndReason, SessionRecord, SessionStatus
 from voice_gateway.store.sessions import SessionStore
 
 log = structlog.get_logger("voice_gateway.reaper")
@@ -129,6 +129,10 @@ class Reaper:
         ready_rooms = await self._phone[0].ready_rooms() if self._phone else set()
         for name in sorted(set(rooms) - live_rooms - ready_rooms):
             record = await self._store.get_by_room(name)
+            if record is not None and record.status in LIVE_STATUSES:
+                # Its session began after `live` was read (a phone number's waiting room taken by
+                # a call in between): judged on the next pass, never closed as ended.
+                continue
             if record is not None:
                 # Our record says it ended, yet LiveKit still runs the room: close it.
                 actions.append(ReapAction(name, record.id, "session_already_ended", END))
