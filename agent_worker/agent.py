@@ -38,6 +38,8 @@ from agent_worker.escalation import ESCALATE_TOOL, asks_for_person, build_escala
 from agent_worker.gateway_client import GatewayClient
 from agent_worker.listening_agent import ListeningAgent
 from agent_worker.metrics import ENGINE_ERRORS, SESSIONS, PipelineObserver, count_engine_error
+from agent_worker.process_shared import once_per_process
+from agent_worker.quiet_gate import QuietGate, QuietGateInput
 from agent_worker.typed_input import answer_typed_text, modality_of
 from voice_common.agent_config import BackgroundAudioConfig, DispatchMetadata
 from voice_common.brain.prompt import system_prompt
@@ -98,16 +100,23 @@ def report_first_audio(session: AgentSession[None], gateway: GatewayClient) -> N
 def prewarm(proc: JobProcess, settings: WorkerSettings) -> None:
     """Loads what every session needs before a job arrives, so a dispatch is answered at once.
 
-    The PocketSphinx engine (a child process with the acoustic model) is shared by every
-    session this process runs."""
-    proc.userdata[PREWARMED_VAD] = build_vad(
-        "silero", min_silence_seconds=settings.vad_min_silence_seconds
+    The Silero model and the PocketSphinx engine (a child process with the acoustic model) are
+    shared by every session this process runs, under either executor (process_shared.py)."""
+    proc.userdata[PREWARMED_VAD] = once_per_process(
+        ("vad", settings.vad_min_silence_seconds),
+        lambda: build_vad("silero", min_silence_seconds=settings.vad_min_silence_seconds),
     )
     if settings.shared_ambience:
         prewarm_ambience(BackgroundAudioConfig())
+    proc.userdata[PREWARMED_SPHINX] = once_per_process(
+        ("sphinx", settings.asr_cache_dir), lambda: _started_engine(settings)
+    )
+
+
+def _started_engine(settings: WorkerSettings) -> SphinxEngine:
     engine = SphinxEngine(settings.asr_cache_dir)
     engine.start()
-    proc.userdata[PREWARMED_SPHINX] = engine
+    return engine
 
 
 async def run_session(ctx: JobContext, settings: WorkerSettings) -> None:
@@ -215,6 +224,9 @@ async def run_session(ctx: JobContext, settings: WorkerSettings) -> None:
         room=ctx.room,
         room_options=room_io.RoomOptions(
             text_input=room_io.TextInputOptions(text_input_cb=answer_typed_text),
+            # With the quiet gate, the gain control runs behind it (quiet_gate.py): the gate
+            # must judge the caller's own level, not a noise floor the AGC has lifted.
+            audio_input=room_io.AudioInputOptions(auto_gain_control=not settings.quiet_gate),
             participant_kinds=CALLER_KINDS,
             audio_output=room_io.AudioOutputOptions(track_name=VOICE_TRACK),
             text_output=room_io.TextOutputOptions(sync_transcription=True),
@@ -223,6 +235,7 @@ async def run_session(ctx: JobContext, settings: WorkerSettings) -> None:
         record=False,
     )
     SESSIONS.labels(outcome="started").inc()
+    _gate_quiet_input(session, settings)
     player = build_background_player(config.background_audio, shared=settings.shared_ambience)
     if player is not None:
         await player.start(room=ctx.room, agent_session=session)
@@ -238,6 +251,22 @@ async def run_session(ctx: JobContext, settings: WorkerSettings) -> None:
         await gateway.call_answered()
     handle = session.say(config.greeting, allow_interruptions=False)
     await asyncio.shield(handle.wait_for_playout())
+
+
+def _gate_quiet_input(session: AgentSession[None], settings: WorkerSettings) -> None:
+    """Puts the quiet gate between the room's audio and everything that listens to it, and the
+    gain control the room input would have applied behind the gate."""
+    source = session.input.audio
+    if not settings.quiet_gate or source is None:
+        return
+    gate = QuietGate(
+        threshold_dbfs=settings.quiet_gate_dbfs,
+        preroll_seconds=settings.quiet_gate_preroll_seconds,
+        hangover_seconds=settings.quiet_gate_hangover_seconds,
+    )
+    session.input.audio = QuietGateInput(
+        source, gate, gain=rtc.AudioProcessingModule(auto_gain_control=True)
+    )
 
 
 async def _call_answered(room: rtc.Room, participant: rtc.RemoteParticipant) -> bool:

@@ -48,6 +48,13 @@ class WorkerSettings(BaseSettings):
     # The ambient clip decoded once per process and shared by its sessions (agent_worker/
     # background.py); false decodes it per session and loop, as livekit-agents does.
     shared_ambience: bool = True
+    # The caller's audio below this level (dBFS, RMS) is held back from the VAD and the
+    # recognizer while nobody speaks (agent_worker/quiet_gate.py); false passes every frame.
+    # Quiet rooms and phone lines sit near -60 dBFS and speech well above -40.
+    quiet_gate: bool = True
+    quiet_gate_dbfs: float = Field(default=-50.0, le=0)
+    quiet_gate_preroll_seconds: float = Field(default=0.8, ge=0, le=5)
+    quiet_gate_hangover_seconds: float = Field(default=2.0, gt=0, le=30)
     # Agent language models for the offline recognizer, built once per FAQ and kept here.
     asr_cache_dir: Path = Path.home() / ".cache" / "voicegw" / "pocketsphinx"
     # GET /metrics (Prometheus) on metrics_host:metrics_port; None turns it off. Job processes

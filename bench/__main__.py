@@ -77,8 +77,8 @@ QUICK = Plan(
     density_wait_s=6.0,
     density_cap_s=40.0,
     idle_sessions=3,
-    idle_rounds=1,
-    idle_window_s=4.0,
+    idle_rounds=2,
+    idle_window_s=6.0,
     accuracy_full=False,
 )
 
@@ -154,6 +154,7 @@ async def _run(
         api_key=f"vgw_sk_{secrets.token_urlsafe(32)}",
         log_dir=stack_dir,
         extra_worker_env=worker_env(plan.executors[0], list(plan.density_steps)),
+        phone=False,  # no SIP service or Redis: their idle CPU is not a session's
     )
     try:
         _say("starting LiveKit, the gateway and a worker")

@@ -60,6 +60,7 @@ PROFILE_PARTS = (
         "job-process warm-up (imports, model load: the pool refilling, not a session)",
         ("_create_inference_session", "exec_module", "_find_and_load", "forkserver"),
     ),
+    ("quiet gate (level of each caller frame)", ("quiet_gate",)),
     ("VAD (silero, onnxruntime)", ("silero", "onnx", "vad.py")),
     ("recogniser (STT stream adapter, PocketSphinx)", ("stt", "sphinx", "stream_adapter")),
     ("ambience (decode, mix, gain)", ("background_audio", "codecs", "mixer", "audio_frames_from")),
@@ -69,7 +70,7 @@ PROFILE_PARTS = (
 
 
 # The worker as it was before issue 13's cuts, measured in the same run for the before/after.
-BEFORE_ENV = {"AGENT_WORKER_SHARED_AMBIENCE": "false"}
+BEFORE_ENV = {"AGENT_WORKER_SHARED_AMBIENCE": "false", "AGENT_WORKER_QUIET_GATE": "false"}
 IDLE_FILTER = (
     "select",
     "wait",

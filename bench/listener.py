@@ -3,7 +3,9 @@
 It notes when the agent joined and when the greeting became audible, then stops reading the audio
 (it stays subscribed, so LiveKit still forwards every packet and the agent still sends them):
 forty decoded 10 ms streams read in Python would take the bench more CPU than the worker.
-The microphone carries silence at real time, so the agent's VAD runs as it would on a real call.
+The microphone carries a quiet room at real time (white noise at -60 dBFS, about what a browser
+microphone with noise suppression or a phone line's comfort noise sends), not digital zeros, so
+the agent's VAD and quiet gate work as they would on a real call.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from devstack.voice_client import SPEECH_RMS
 VOICE_TRACK = "agent_voice"
 MIC_RATE = 16000
 MIC_FRAME_MS = 100
+ROOM_NOISE_DBFS = -60.0
 
 
 class Listener:
@@ -47,7 +50,7 @@ class Listener:
             track = rtc.LocalAudioTrack.create_audio_track("microphone", source)
             options = rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_MICROPHONE)
             await self.room.local_participant.publish_track(track, options)
-            self._own(self._speak_silence(source))
+            self._own(self._speak_quiet_room(source))
 
     def agent_joined_wall(self) -> float | None:
         """LiveKit's own stamp of the agent's join (epoch seconds, ms precision)."""
@@ -90,16 +93,24 @@ class Listener:
         finally:
             await stream.aclose()
 
-    async def _speak_silence(self, source: rtc.AudioSource) -> None:
+    async def _speak_quiet_room(self, source: rtc.AudioSource) -> None:
         samples = MIC_RATE * MIC_FRAME_MS // 1000
-        frame = rtc.AudioFrame(
-            data=bytes(2 * samples),
-            sample_rate=MIC_RATE,
-            num_channels=1,
-            samples_per_channel=samples,
-        )
+        rng = np.random.default_rng()
+        rms = 32768.0 * 10 ** (ROOM_NOISE_DBFS / 20)
+        frames = [
+            rtc.AudioFrame(
+                data=np.clip(rng.normal(0.0, rms, samples), -32768, 32767)
+                .astype(np.int16)
+                .tobytes(),
+                sample_rate=MIC_RATE,
+                num_channels=1,
+                samples_per_channel=samples,
+            )
+            for _ in range(10)
+        ]
         while True:  # capture_frame waits while the queue is full: real-time pacing
-            await source.capture_frame(frame)
+            for frame in frames:
+                await source.capture_frame(frame)
 
     def _own(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coro)

@@ -153,6 +153,7 @@ async def measure_start(
         agent_name=UNSERVED_AGENT,
         log_dir=log_dir,
         extra_gateway_env={"VOICEGW_DISPATCH_ASSIGN_TIMEOUT_SECONDS": "3600"},
+        phone=False,  # one LiveKit node, no Redis or SIP service: /start alone is measured
     )
     ceiling = Ceiling()
     postgres = PostgresServer()
@@ -164,6 +165,7 @@ async def measure_start(
         agent_name=UNSERVED_AGENT,
         log_dir=pg_dir,
         extra_gateway_env=stack.extra_gateway_env,
+        phone=False,
     )
     # Both gateways hear LiveKit's webhooks (each ignores the other's rooms).
     stack.livekit.webhook_urls.append(f"{pg_stack.gateway_url}/v1/livekit/webhook")
