@@ -3,6 +3,7 @@ live-cap check, audit row, outgoing event), and a LiveKit failure is its only up
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -68,15 +69,16 @@ def write_transactions(db: Database) -> Iterator[list[set[str]]]:
         if txns:
             txns[-1].append(statement.lstrip().split(None, 1)[0].upper())
 
-    engine = db.engine.sync_engine
-    event.listen(engine, "begin", on_begin)
-    event.listen(engine, "before_cursor_execute", on_execute)
+    for engine in db.sync_engines:
+        event.listen(engine, "begin", on_begin)
+        event.listen(engine, "before_cursor_execute", on_execute)
     out: list[set[str]] = []
     try:
         yield out
     finally:
-        event.remove(engine, "begin", on_begin)
-        event.remove(engine, "before_cursor_execute", on_execute)
+        for engine in db.sync_engines:
+            event.remove(engine, "begin", on_begin)
+            event.remove(engine, "before_cursor_execute", on_execute)
         out.extend({verb for verb in t if verb in WRITES} for t in txns)
         out[:] = [t for t in out if t]
 
@@ -141,6 +143,24 @@ async def test_over_the_rate_a_start_answers_429_and_writes_no_session(
     assert len(livekit.rooms) == rooms  # nothing was created in LiveKit
     live = await full._store.live()  # noqa: SLF001 - the store is what the test inspects
     assert len(live) == 2
+
+
+async def test_starts_racing_for_a_keys_last_slots_get_exactly_its_cap(
+    full: SessionService, db: Database, livekit: FakeLiveKit
+) -> None:
+    """Twenty starts at once on a key allowed five live sessions: five open, fifteen are told
+    429, and the store and LiveKit hold five. On SQLite the start's transaction runs in the
+    writer thread in one piece; the cap must hold as it did statement by statement."""
+    capped = replace(OWNER, limits=KeyLimits(rate_limit_per_minute=1000, max_concurrent_sessions=5))
+    results = await asyncio.gather(
+        *(start(full, capped) for _ in range(20)), return_exceptions=True
+    )
+    opened = [r for r in results if not isinstance(r, BaseException)]
+    refused = [r for r in results if isinstance(r, RateLimited)]
+    assert (len(opened), len(refused)) == (5, 15), [r for r in results if isinstance(r, Exception)]
+    live = await full._store.live()  # noqa: SLF001 - the store is what the test inspects
+    assert sorted(r.id for r in live) == sorted(o.record.id for o in opened)
+    assert len(livekit.rooms) == 5
 
 
 async def test_a_refused_request_still_counts_against_the_rate(full: SessionService) -> None:

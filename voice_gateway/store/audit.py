@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, and_, insert, or_, select
+from sqlalchemy import Insert, Row, and_, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from voice_gateway.store.database import Database, now, utc
@@ -73,16 +73,19 @@ class AuditQuery:
 
 async def write_audit(conn: AsyncConnection, entry: AuditEntry) -> None:
     """Inside the caller's transaction, so a key change and its audit row commit together."""
-    await conn.execute(
-        insert(audit_events).values(
-            occurred_at=now(),
-            event=entry.event,
-            key_id=entry.key_id,
-            actor_key_id=entry.actor_key_id,
-            session_id=entry.session_id,
-            request_id=entry.request_id,
-            details=entry.details or None,
-        )
+    await conn.execute(audit_insert(entry))
+
+
+def audit_insert(entry: AuditEntry) -> Insert:
+    """The audit row's INSERT, for a transaction run as synchronous code or awaited."""
+    return insert(audit_events).values(
+        occurred_at=now(),
+        event=entry.event,
+        key_id=entry.key_id,
+        actor_key_id=entry.actor_key_id,
+        session_id=entry.session_id,
+        request_id=entry.request_id,
+        details=entry.details or None,
     )
 
 

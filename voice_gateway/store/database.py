@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import Connection, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -19,6 +21,7 @@ from voice_gateway.errors import StoreUnavailable
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 MIGRATION_LOCK = 0x766F6963  # an arbitrary constant shared by every replica
+T = TypeVar("T")
 
 
 def utc(value: datetime | None) -> datetime | None:
@@ -63,8 +66,24 @@ class Database:
             }
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
+        # SQLite: write_once's transactions run on a plain sqlite3 connection in one thread.
+        self._sync_writer: Engine | None = None
+        self._writer_thread: ThreadPoolExecutor | None = None
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+            self._sync_writer = create_engine(
+                self.engine.url.set(drivername="sqlite+pysqlite"),
+                connect_args={"timeout": 30, "check_same_thread": False},
+                pool_size=1,
+                max_overflow=0,
+            )
+            event.listen(self._sync_writer, "connect", _sqlite_pragmas)
+            self._writer_thread = ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer")
+
+    @property
+    def sync_engines(self) -> list[Engine]:
+        """Every engine that talks to the database (for event listeners: tests, tracing)."""
+        return [self.engine.sync_engine] + ([self._sync_writer] if self._sync_writer else [])
 
     async def migrate(self) -> None:
         """Brings the schema to the newest Alembic revision. On PostgreSQL an advisory lock makes
@@ -102,8 +121,38 @@ class Database:
         async with self._write_lock, self.connect() as conn:
             yield conn
 
+    async def write_once(self, body: Callable[[Connection], T]) -> T:
+        """Runs `body` as one write transaction, written as synchronous code, so that on SQLite
+        it costs one trip to a writer thread instead of one per statement. SQLite has one
+        writer: with aiosqlite each statement of a transaction was a hop to its thread and back
+        through the event loop, all under the write lock, and under load every hop waited its
+        turn in the loop; /start at c=16 was bound by those hops while the gateway's loop was
+        half idle (BENCHMARKS.md). On PostgreSQL it runs on a pooled connection as before.
+        Errors as in connect(): a constraint violation passes through, a driver error is
+        StoreUnavailable."""
+        if self._sync_writer is None or self._writer_thread is None or self._write_lock is None:
+            async with self.connect() as conn:
+                return await conn.run_sync(body)
+        async with self._write_lock:
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self._writer_thread, self._write_sync, body)
+
+    def _write_sync(self, body: Callable[[Connection], T]) -> T:
+        assert self._sync_writer is not None
+        try:
+            with self._sync_writer.begin() as conn:
+                return body(conn)
+        except IntegrityError:
+            raise
+        except (OperationalError, DBAPIError, OSError) as exc:
+            raise StoreUnavailable(f"session store unavailable ({type(exc).__name__})") from None
+
     async def close(self) -> None:
         await self.engine.dispose()
+        if self._sync_writer is not None:
+            self._sync_writer.dispose()
+        if self._writer_thread is not None:
+            self._writer_thread.shutdown(wait=False)
 
 
 def _upgrade_to_head(connection: Connection) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Connection, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -49,6 +49,11 @@ async def count_hit(conn: AsyncConnection, window: RateWindow) -> int:
     """Counts one request in its window inside the caller's transaction (a start's own, so a
     start costs no separate write for it) and answers the window's count, this one included.
     Older windows of the key are deleted on the way."""
+    return await conn.run_sync(count_hit_sync, window)
+
+
+def count_hit_sync(conn: Connection, window: RateWindow) -> int:
+    """count_hit for a transaction run as one piece of synchronous code (Database.write_once)."""
     stmt = _insert(
         conn, key_id=window.key_id, bucket=window.bucket, window_start=window.window_start, hits=1
     )
@@ -56,9 +61,9 @@ async def count_hit(conn: AsyncConnection, window: RateWindow) -> int:
         index_elements=["key_id", "bucket", "window_start"],
         set_={"hits": rate_limit_counters.c.hits + 1},
     ).returning(rate_limit_counters.c.hits)
-    hits = int((await conn.execute(upsert)).scalar_one())
+    hits = int(conn.execute(upsert).scalar_one())
     if hits == 1:  # the window's first request: the only time an older window can be left
-        await conn.execute(
+        conn.execute(
             delete(rate_limit_counters).where(
                 rate_limit_counters.c.key_id == window.key_id,
                 rate_limit_counters.c.bucket == window.bucket,
@@ -68,26 +73,24 @@ async def count_hit(conn: AsyncConnection, window: RateWindow) -> int:
     return hits
 
 
-async def hold_live_slot(conn: AsyncConnection, key_id: str, cap: int) -> None:
+def hold_live_slot_sync(conn: Connection, key_id: str, cap: int) -> None:
     """Call inside the transaction that inserts the session row.
 
     The UPDATE comes first on purpose: it takes the key's row lock on PostgreSQL (the write lock on
     SQLite) before counting, so two replicas starting sessions for one key take turns and the cap
     holds exactly.
     """
-    await conn.execute(update(api_keys).where(api_keys.c.id == key_id).values(last_used_at=now()))
-    live = (
-        await conn.execute(
-            select(func.count())
-            .select_from(sessions)
-            .where(sessions.c.api_key_id == key_id, sessions.c.status.in_(LIVE_STATUSES))
-        )
+    conn.execute(update(api_keys).where(api_keys.c.id == key_id).values(last_used_at=now()))
+    live = conn.execute(
+        select(func.count())
+        .select_from(sessions)
+        .where(sessions.c.api_key_id == key_id, sessions.c.status.in_(LIVE_STATUSES))
     ).scalar_one()
     if live >= cap:
         raise LiveCapReached()
 
 
-def _insert(conn: AsyncConnection, **values: Any) -> postgresql.Insert | sqlite.Insert:
+def _insert(conn: Connection, **values: Any) -> postgresql.Insert | sqlite.Insert:
     if conn.dialect.name == "postgresql":
         return postgresql.insert(rate_limit_counters).values(**values)
     return sqlite.insert(rate_limit_counters).values(**values)

@@ -8,12 +8,17 @@ from datetime import datetime
 from types import SimpleNamespace
 from typing import Any, NotRequired, TypedDict, Unpack
 
-from sqlalchemy import Insert, Row, and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import Connection, Insert, Row, and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from voice_gateway.store.audit import AuditEntry, write_audit
+from voice_gateway.store.audit import AuditEntry, audit_insert, write_audit
 from voice_gateway.store.database import Database, now, utc
-from voice_gateway.store.limits import RateLimitReached, RateWindow, count_hit, hold_live_slot
+from voice_gateway.store.limits import (
+    RateLimitReached,
+    RateWindow,
+    count_hit_sync,
+    hold_live_slot_sync,
+)
 from voice_gateway.store.models import (
     DISPATCHED_STATUSES,
     LIVE_STATUSES,
@@ -24,8 +29,8 @@ from voice_gateway.store.models import (
     StartStamps,
     TranscriptSegment,
 )
-from voice_gateway.store.outbox import drop_undelivered, write_outbox
-from voice_gateway.store.tables import sessions, transcript_segments
+from voice_gateway.store.outbox import drop_undelivered
+from voice_gateway.store.tables import outbound_events, sessions, transcript_segments
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,17 +149,20 @@ class SessionStore:
 
     async def _insert(self, values: dict[str, Any], write: StartWrite) -> SessionRecord:
         key_id = values["api_key_id"]
+
+        def transaction(conn: Connection) -> None:
+            if write.rate is not None and count_hit_sync(conn, write.rate) > write.rate.allowance:
+                raise RateLimitReached()
+            if write.live_cap is not None and key_id is not None:
+                hold_live_slot_sync(conn, key_id, write.live_cap)
+            conn.execute(insert(sessions).values(**values))
+            if write.audit is not None:
+                conn.execute(audit_insert(write.audit))
+            if write.events:
+                conn.execute(insert(outbound_events), write.events)
+
         try:
-            async with self._db.writing() as conn:
-                if write.rate is not None:
-                    if await count_hit(conn, write.rate) > write.rate.allowance:
-                        raise RateLimitReached()
-                if write.live_cap is not None and key_id is not None:
-                    await hold_live_slot(conn, key_id, write.live_cap)
-                await conn.execute(insert(sessions).values(**values))
-                if write.audit is not None:
-                    await write_audit(conn, write.audit)
-                await write_outbox(conn, write.events)
+            await self._db.write_once(transaction)
         except IntegrityError:
             if values["idempotency_key"] is None:
                 raise
