@@ -82,7 +82,8 @@ def test_soft_speech_reaches_the_listeners_whole_with_its_lead_in_and_trailing_p
     passes, unchanged and in order; the quiet long before and after does not."""
     lead, tail = 3.0, 5.0
     words = spoken("what are your opening hours on sunday", voice=voice, speed=speed, dbfs=dbfs)
-    frames = frames_of(np.concatenate([noise(lead), words + rng.normal(0.0, 32.8, len(words)), noise(tail)]))
+    in_room = words + rng.normal(0.0, 32.8, len(words))  # the room's -60 dBFS under the voice
+    frames = frames_of(np.concatenate([noise(lead), in_room, noise(tail)]))
     g = gate()
     passed = [f for frame in frames for f in g.push(frame)]
 
