@@ -63,7 +63,7 @@ class Plan:
 
 
 QUICK = Plan(
-    start_requests=40,
+    start_requests=160,  # at c=16, ten waves: a ratio of fewer was mostly noise
     start_cap_s=5.0,
     greeting_sessions=8,
     greeting_gap_s=0.3,

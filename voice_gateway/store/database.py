@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
@@ -22,6 +23,7 @@ from voice_gateway.errors import StoreUnavailable
 MIGRATIONS = Path(__file__).with_name("migrations")
 MIGRATION_LOCK = 0x766F6963  # an arbitrary constant shared by every replica
 T = TypeVar("T")
+MAX_GROUP_WRITES = 64  # writes one SQLite commit may carry
 
 
 def utc(value: datetime | None) -> datetime | None:
@@ -78,7 +80,13 @@ class Database:
                 max_overflow=0,
             )
             event.listen(self._sync_writer, "connect", _sqlite_pragmas)
+            # pysqlite's own transaction handling breaks SAVEPOINT; SQLAlchemy's documented
+            # remedy: the driver issues nothing, the engine BEGINs (IMMEDIATE: it will write).
+            event.listen(self._sync_writer, "connect", _driver_autocommit)
+            event.listen(self._sync_writer, "begin", _begin_immediate)
             self._writer_thread = ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer")
+        self._queued: list[_QueuedWrite] = []
+        self._drainer: asyncio.Task[None] | None = None
 
     @property
     def sync_engines(self) -> list[Engine]:
@@ -122,32 +130,79 @@ class Database:
             yield conn
 
     async def write_once(self, body: Callable[[Connection], T]) -> T:
-        """Runs `body` as one write transaction, written as synchronous code, so that on SQLite
-        it costs one trip to a writer thread instead of one per statement. SQLite has one
-        writer: with aiosqlite each statement of a transaction was a hop to its thread and back
-        through the event loop, all under the write lock, and under load every hop waited its
-        turn in the loop; /start at c=16 was bound by those hops while the gateway's loop was
-        half idle (BENCHMARKS.md). On PostgreSQL it runs on a pooled connection as before.
-        Errors as in connect(): a constraint violation passes through, a driver error is
-        StoreUnavailable."""
-        if self._sync_writer is None or self._writer_thread is None or self._write_lock is None:
+        """Runs `body` (synchronous code) as one write transaction, or on SQLite as its own
+        SAVEPOINT inside a transaction it shares with the writes queued beside it.
+
+        SQLite has one writer. With aiosqlite each statement of a transaction was a trip to its
+        thread and back through the event loop, all under the write lock; under load every trip
+        waited its turn in the loop and for the GIL, so /start at c=16 spent ~90% of its time
+        queued for that lock while the loop was half idle (BENCHMARKS.md). Here the writes
+        waiting at one moment go to a writer thread together, run one after the other (a later
+        one sees what an earlier one wrote: the live-session cap and the rate count hold
+        exactly) and commit once. What one body raises (a constraint violation, a refusal)
+        rolls back its savepoint only and reaches its own caller; a failed commit fails them
+        all with StoreUnavailable, and none of them was written. On PostgreSQL it is one
+        transaction on a pooled connection, as before."""
+        if self._sync_writer is None:
             async with self.connect() as conn:
                 return await conn.run_sync(body)
-        async with self._write_lock:
-            loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(self._writer_thread, self._write_sync, body)
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._queued.append(_QueuedWrite(body, future))
+        if self._drainer is None or self._drainer.done():
+            self._drainer = asyncio.create_task(self._drain(), name="sqlite-group-commit")
+        return await future
 
-    def _write_sync(self, body: Callable[[Connection], T]) -> T:
+    async def _drain(self) -> None:
+        assert self._write_lock is not None and self._writer_thread is not None
+        loop = asyncio.get_running_loop()
+        while self._queued:
+            batch = self._queued[:MAX_GROUP_WRITES]
+            del self._queued[:MAX_GROUP_WRITES]
+            bodies = [queued.body for queued in batch]
+            try:
+                async with self._write_lock:
+                    outcomes = await loop.run_in_executor(
+                        self._writer_thread, self._write_group, bodies
+                    )
+            except BaseException as exc:
+                for queued in batch:
+                    if not queued.future.done():
+                        queued.future.set_exception(exc)
+                if isinstance(exc, asyncio.CancelledError):
+                    raise
+                continue
+            for queued, outcome in zip(batch, outcomes, strict=True):
+                if queued.future.done():  # its caller gave up waiting (the write stands)
+                    continue
+                if isinstance(outcome, _Raised):
+                    queued.future.set_exception(outcome.error)
+                else:
+                    queued.future.set_result(outcome)
+
+    def _write_group(self, bodies: list[Callable[[Connection], Any]]) -> list[Any]:
+        """In the writer thread: each body in its savepoint, one commit for all."""
         assert self._sync_writer is not None
+        outcomes: list[Any] = []
         try:
             with self._sync_writer.begin() as conn:
-                return body(conn)
-        except IntegrityError:
-            raise
+                for body in bodies:
+                    try:
+                        with conn.begin_nested():
+                            outcomes.append(body(conn))
+                    except IntegrityError as exc:
+                        outcomes.append(_Raised(exc))
+                    except (OperationalError, DBAPIError, OSError):
+                        raise
+                    except Exception as exc:  # the body's own refusal (a rate, a cap)
+                        outcomes.append(_Raised(exc))
         except (OperationalError, DBAPIError, OSError) as exc:
             raise StoreUnavailable(f"session store unavailable ({type(exc).__name__})") from None
+        return outcomes
 
     async def close(self) -> None:
+        if self._drainer is not None and not self._drainer.done():
+            with contextlib.suppress(Exception):
+                await self._drainer  # the writes already queued are written, not dropped
         await self.engine.dispose()
         if self._sync_writer is not None:
             self._sync_writer.dispose()
@@ -160,6 +215,27 @@ def _upgrade_to_head(connection: Connection) -> None:
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["connection"] = connection
     command.upgrade(config, "head")
+
+
+@dataclass(frozen=True, slots=True)
+class _QueuedWrite:
+    body: Callable[[Connection], Any]
+    future: asyncio.Future[Any]
+
+
+@dataclass(frozen=True, slots=True)
+class _Raised:
+    """What a body of a group raised, for its own caller."""
+
+    error: Exception
+
+
+def _driver_autocommit(dbapi_conn: object, _record: object) -> None:
+    dbapi_conn.isolation_level = None  # type: ignore[attr-defined]
+
+
+def _begin_immediate(conn: Connection) -> None:
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def _sqlite_pragmas(dbapi_conn: object, _record: object) -> None:

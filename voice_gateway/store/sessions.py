@@ -216,8 +216,7 @@ class SessionStore:
             .values(room_created_at=bindparam("rc"), dispatched_at=bindparam("dp"))
         )
         rows = [{"sid": sid, "rc": s.room_created_at, "dp": s.dispatched_at} for sid, s in stamps]
-        async with self._db.writing() as conn:
-            await conn.execute(stmt, rows)
+        await self._db.write_once(lambda conn: conn.execute(stmt, rows))
 
     async def get_by_idempotency_key(self, api_key_id: str, key: str) -> SessionRecord | None:
         async with self._db.connect() as conn:
