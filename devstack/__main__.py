@@ -9,13 +9,12 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import signal
 import sys
-import threading
 import urllib.error
 import urllib.request
 from pathlib import Path
 
+from devstack.foreground import fresh_log_dir, print_ready, stop_on_signals
 from devstack.stack import Stack
 
 # Numbers `make dev` answers, each with its agent from voice_gateway/agents.yaml.
@@ -62,10 +61,7 @@ def web_key_for(data_dir: Path, origin: str) -> str:
 def main() -> int:
     api_key = os.environ.get("VOICEGW_DEV_API_KEY") or f"vgw_sk_dev_{secrets.token_urlsafe(24)}"
     port = int(os.environ.get("VOICEGW_PORT", "8080"))
-    data_dir = Path(os.environ.get("VOICEGW_DEV_DIR", ".dev"))
-    data_dir.mkdir(exist_ok=True)
-    for old in data_dir.glob("*.log"):
-        old.unlink()
+    data_dir = fresh_log_dir(Path(os.environ.get("VOICEGW_DEV_DIR", ".dev")))
     stack = Stack(
         api_key=api_key,
         gateway_port=port,
@@ -74,9 +70,7 @@ def main() -> int:
         web_key=web_key_for(data_dir, f"http://127.0.0.1:{port}"),
         sip_port=int(os.environ.get("VOICEGW_DEV_SIP_PORT", "0")) or None,
     )
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+    stop = stop_on_signals()
     try:
         stack.start()
         print(f"LiveKit {stack.livekit.url} | gateway {stack.gateway_url} | logs in {data_dir}/")
@@ -88,12 +82,7 @@ def main() -> int:
             print(f"phone: dial sip:<number>@{stack.sip.address} (udp or tcp) from 127.0.0.1;")
             print(f"       numbers: {', '.join(numbers)}")
             print(f"       e.g. baresip: /dial {stack.sip.uri('+15550100')}")
-        print(
-            f"ready: curl -s -X POST {stack.gateway_url}/v1/sessions/start "
-            f"-H 'x-api-key: {api_key}' -H 'content-type: application/json' "
-            """-d '{"agentId": "demo"}'""",
-            flush=True,
-        )
+        print_ready(stack.gateway_url, api_key)
         stop.wait()
     finally:
         print("stopping...", file=sys.stderr, flush=True)

@@ -26,6 +26,7 @@ from typing import Any
 
 from devstack import config_template as template
 from devstack.balancer import Balancer
+from devstack.foreground import fresh_log_dir, print_ready, stop_on_signals
 from devstack.livekit_server import LiveKitServer
 from devstack.ports import free_port, free_tcp_udp_port
 from devstack.postgres import PostgresServer
@@ -236,25 +237,16 @@ class Cluster:
 
 def main() -> int:
     """`make cluster`: the cluster in the foreground until SIGINT/SIGTERM."""
-    log_dir = Path(os.environ.get("VOICEGW_CLUSTER_DIR", ".cluster"))
-    log_dir.mkdir(exist_ok=True)
-    for old in log_dir.glob("*.log"):
-        old.unlink()
-    cluster = Cluster(log_dir=log_dir)
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+    cluster = Cluster(
+        log_dir=fresh_log_dir(Path(os.environ.get("VOICEGW_CLUSTER_DIR", ".cluster")))
+    )
+    stop = stop_on_signals()
     try:
         cluster.start()
         for what, where in cluster.describe().items():
             print(f"{what}: {where}")
         print(f"API key (owner, every scope): {cluster.api_key}")
-        print(
-            f"ready: curl -s -X POST {cluster.gateway_url}/v1/sessions/start "
-            f"-H 'x-api-key: {cluster.api_key}' -H 'content-type: application/json' "
-            """-d '{"agentId": "demo"}'""",
-            flush=True,
-        )
+        print_ready(cluster.gateway_url, cluster.api_key)
         stop.wait()
     finally:
         print("stopping...", file=sys.stderr, flush=True)

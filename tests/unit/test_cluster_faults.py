@@ -38,8 +38,9 @@ PROBE_S = 0.05
 
 
 def reaper_for(
-    db: Database, livekit: FakeLiveKit, **settings: Any
+    db: Database, livekit: FakeLiveKit, *, store: SessionStore | None = None, **settings: Any
 ) -> tuple[Reaper, SessionService]:
+    """A reaper and the service it ends sessions through; `store` is what the reaper reads."""
     config = GatewaySettings(room_probe_interval_seconds=PROBE_S, **settings)
     service = SessionService(
         settings=config,
@@ -48,7 +49,7 @@ def reaper_for(
         livekit=livekit,
     )
     reaper = Reaper(
-        settings=config, db=db, store=SessionStore(db), sessions=service, livekit=livekit
+        settings=config, db=db, store=store or SessionStore(db), sessions=service, livekit=livekit
     )
     return reaper, service
 
@@ -275,16 +276,7 @@ async def test_a_session_that_began_during_a_pass_is_not_closed_as_ended(db: Dat
     the room, the early read of live sessions did not have it, the record is live. It was closed
     as 'session_already_ended' and the caller heard 486; it must wait for the next pass."""
     livekit = FakeLiveKit()
-    config = GatewaySettings(room_probe_interval_seconds=PROBE_S)
-    service = SessionService(
-        settings=config,
-        catalogue=AgentCatalogue.load(DEFAULT_CATALOGUE),
-        store=SessionStore(db),
-        livekit=livekit,
-    )
-    reaper = Reaper(
-        settings=config, db=db, store=LiveReadEarly(db), sessions=service, livekit=livekit
-    )
+    reaper, service = reaper_for(db, livekit, store=LiveReadEarly(db))
     room = await start(service)
     assert [a for a in await reaper.plan() if a.room_name == room] == []
     # Once its record has ended, a room LiveKit still runs is closed as before.
