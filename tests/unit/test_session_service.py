@@ -6,8 +6,14 @@ import pytest
 
 from tests.unit.conftest import OWNER
 from tests.unit.fakes import FakeLiveKit
+from voice_gateway.catalogue import AgentCatalogue
+from voice_gateway.config import DEFAULT_CATALOGUE, GatewaySettings
 from voice_gateway.errors import AgentNotFound, InvalidRequest, LiveKitUnavailable
+from voice_gateway.services.audit import SessionAudit
 from voice_gateway.services.sessions import SessionService
+from voice_gateway.store.audit import AuditQuery, AuditStore
+from voice_gateway.store.database import Database
+from voice_gateway.store.sessions import SessionStore
 
 pytestmark = pytest.mark.unit
 
@@ -97,6 +103,38 @@ async def test_the_room_finished_webhook_racing_end_keeps_the_callers_reason(
     livekit.delete_room = delete_then_webhook  # type: ignore[method-assign]
     ended = await service.end(room)
     assert (ended.status, ended.end_reason) == ("ended", "client_ended")
+
+
+async def test_the_room_finished_webhook_racing_end_audits_the_key_that_ended_it(
+    db: Database, livekit: FakeLiveKit
+) -> None:
+    """The webhook closing the session first must not turn the key's /end into an anonymous
+    end in the audit trail (seen in CI: session.ended with actorKeyId null)."""
+    audit = AuditStore(db)
+    service = SessionService(
+        settings=GatewaySettings(),
+        catalogue=AgentCatalogue.load(DEFAULT_CATALOGUE),
+        store=SessionStore(db),
+        livekit=livekit,
+        audit=SessionAudit(audit),
+    )
+    try:
+        room = await start(service)
+        delete = livekit.delete_room
+
+        async def delete_then_webhook(name: str) -> bool:
+            existed = await delete(name)
+            await service.room_finished(name)
+            return existed
+
+        livekit.delete_room = delete_then_webhook  # type: ignore[method-assign]
+        ended = await service.end(room, actor=OWNER)
+        ends = await audit.query(AuditQuery(events=("session.ended",), session_id=ended.id))
+        assert [(e.actor_key_id, (e.details or {}).get("endReason")) for e in ends] == [
+            (OWNER.key_id, "client_ended")
+        ]
+    finally:
+        await service.aclose()
 
 
 async def test_a_failed_delete_leaves_no_pending_reason(

@@ -66,7 +66,10 @@ class Handoff:
         self._destinations.check_transfer(to)
         # Noted first, so LiveKit's room_finished (the phone hangs up as soon as it has moved
         # on) cannot record the end as an ordinary hang-up.
-        await self._store.mark_ending(record.id, reason=EndReason.TRANSFERRED, error=None)
+        actor_key_id = actor.key_id if actor is not None else None
+        await self._store.mark_ending(
+            record.id, reason=EndReason.TRANSFERRED, error=None, key_id=actor_key_id
+        )
         try:
             await self._sip.transfer(
                 room=room_name,
@@ -80,7 +83,6 @@ class Handoff:
             log.warning("transfer_failed", session_id=record.id, room=room_name, error=detail)
             raise TransferFailed(f"the transfer did not complete: {detail}") from None
         log.info("call_transferred", session_id=record.id, room=room_name)
-        actor_key_id = actor.key_id if actor is not None else None
         if self._audit is not None:
             await self._audit.record(
                 AuditEvent.SESSION_TRANSFERRED,

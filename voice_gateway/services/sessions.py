@@ -513,11 +513,16 @@ class SessionService:
         if record is None:
             return None
         # If the room went because we deleted it, LiveKit's webhook can beat our own write:
-        # the reason we recorded before deleting is the true one.
+        # the reason (and the ending key) we recorded before deleting are the true ones.
         reason = record.end_reason or EndReason.ROOM_FINISHED
         status = SessionStatus.FAILED if reason in FAILURE_REASONS else SessionStatus.ENDED
         return await self._close(
-            record, status=status, reason=reason, error=record.error, delete_room=False
+            record,
+            status=status,
+            reason=reason,
+            error=record.error,
+            delete_room=False,
+            actor_key_id=record.ending_key_id,
         )
 
     async def participant_joined(self, room_name: str, *, who: str, at: datetime) -> None:
@@ -574,7 +579,9 @@ class SessionService:
         await self.stamps.settle(record.id)
         room_existed = False
         if delete_room and not record.is_chat:  # a chat session has no room to delete
-            await self._store.mark_ending(record.id, reason=reason, error=error)
+            await self._store.mark_ending(
+                record.id, reason=reason, error=error, key_id=actor_key_id
+            )
             try:
                 room_existed = await self._livekit.delete_room(record.room_name)
             except LiveKitUnavailable:

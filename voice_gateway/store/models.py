@@ -105,6 +105,7 @@ class SessionRecord:
     last_activity_at: datetime | None = None
     reply_started_at: datetime | None = None
     phone: PhoneLeg | None = None
+    ending_key_id: str | None = None
 
     @property
     def is_chat(self) -> bool:

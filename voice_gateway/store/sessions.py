@@ -366,9 +366,17 @@ class SessionStore:
                 .values(first_agent_audio_at=at)
             )
 
-    async def mark_ending(self, session_id: str, *, reason: str | None, error: str | None) -> None:
-        """Notes why a live session is being ended before its room is deleted (or clears it when
-        the deletion failed), so the room_finished webhook that follows keeps that reason."""
+    async def mark_ending(
+        self,
+        session_id: str,
+        *,
+        reason: str | None,
+        error: str | None,
+        key_id: str | None = None,
+    ) -> None:
+        """Notes why (and by which key) a live session is being ended before its room is
+        deleted, or clears it when the deletion failed, so the room_finished webhook that may
+        close the session first keeps that reason and audits that key."""
         async with self._db.connect() as conn:
             await conn.execute(
                 update(sessions)
@@ -376,7 +384,7 @@ class SessionStore:
                     sessions.c.id == session_id,
                     sessions.c.status.in_(LIVE_STATUSES),
                 )
-                .values(end_reason=reason, error=error)
+                .values(end_reason=reason, error=error, ending_key_id=key_id)
             )
 
     async def record_join(self, session_id: str, *, who: str, at: datetime) -> None:
@@ -560,6 +568,7 @@ def _to_record(row: Row[Any] | SimpleNamespace) -> SessionRecord:
         request_fingerprint=row.request_fingerprint,
         last_activity_at=utc(row.last_activity_at),
         reply_started_at=utc(row.reply_started_at),
+        ending_key_id=row.ending_key_id,
         phone=PhoneLeg(
             direction=row.call_direction,
             caller_number=row.caller_number or "",

@@ -63,6 +63,9 @@ sessions = Table(
     Column("caller_number", String(64)),
     Column("called_number", String(64)),
     Column("sip_call_id", String(256)),
+    # 0013: the key ending the session, noted with end_reason before the room is deleted, so
+    # the room_finished webhook that may close it first still audits who ended it.
+    Column("ending_key_id", String(40)),
     Index("ix_sessions_status_created", "status", "created_at"),
     Index("ix_sessions_channel_status", "channel", "status"),
     Index("ix_sessions_agent_created", "agent_id", "created_at"),
