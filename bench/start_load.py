@@ -2,7 +2,9 @@
 
 - ceiling: a bare aiohttp handler parsing the same JSON, in its own process (bench/ceiling.py);
 - floor: LiveKit's CreateRoom + CreateDispatch called directly with livekit-api, the work every
-  /start must cause whatever the gateway does;
+  /start must cause whatever the gateway does (the issue's floor: two calls);
+- floor_one: the same room and dispatch in one call (CreateRoom with `agents`), as the gateway
+  makes them: the floor it cannot go below;
 - gateway: the real /start (key check, store writes, room, dispatch, token), twice: on SQLite
   (gateway) and on PostgreSQL (gateway_pg, a throwaway server from devstack.postgres).
 
@@ -42,7 +44,7 @@ from voice_gateway.config import DEFAULT_CATALOGUE, GatewaySettings
 UNSERVED_AGENT = "bench-no-worker"
 AGENT_ID = "demo"
 # The gateway twice, on its two stores: SQLite (the default) and PostgreSQL (production).
-TARGETS = ("ceiling", "floor", "gateway", "gateway_pg")
+TARGETS = ("ceiling", "floor", "floor_one", "gateway", "gateway_pg")
 GATEWAYS = ("gateway", "gateway_pg")
 
 
@@ -65,9 +67,9 @@ class Level:
     def vs_floor(self, gateway: str = "gateway") -> float | None:
         return ratio(self.rps(gateway), self.rps("floor"))
 
-    def added_p50_ms(self, gateway: str = "gateway") -> float | None:
-        gw, floor = self.p50(gateway), self.p50("floor")
-        return None if gw is None or floor is None else gw - floor
+    def added_p50_ms(self, gateway: str = "gateway", floor: str = "floor") -> float | None:
+        gw, base = self.p50(gateway), self.p50(floor)
+        return None if gw is None or base is None else gw - base
 
     @property
     def gateway_vs_ceiling(self) -> float | None:
@@ -90,6 +92,7 @@ class Level:
             "gateway_added_p50_ms": self.gateway_added_p50_ms,
             "gateway_pg_vs_floor_throughput": self.vs_floor("gateway_pg"),
             "gateway_pg_added_p50_ms": self.added_p50_ms("gateway_pg"),
+            "gateway_added_p50_ms_vs_one_call_floor": self.added_p50_ms("gateway", "floor_one"),
         }
 
 
@@ -273,7 +276,19 @@ def _caller(
             api.CreateAgentDispatchRequest(agent_name=UNSERVED_AGENT, room=room, metadata=metadata)
         )
 
-    return {"ceiling": bare, "floor": floor}.get(target, gateway)
+    async def floor_one(index: int) -> None:
+        await lk.room.create_room(
+            api.CreateRoomRequest(
+                name=f"bench-floor-{secrets.token_hex(6)}",
+                empty_timeout=_gateway_default("room_empty_timeout_seconds"),
+                departure_timeout=_gateway_default("room_departure_timeout_seconds"),
+                max_participants=8,
+                metadata=json.dumps({"sessionId": f"ses_{secrets.token_hex(12)}"}),
+                agents=[api.RoomAgentDispatch(agent_name=UNSERVED_AGENT, metadata=metadata)],
+            )
+        )
+
+    return {"ceiling": bare, "floor": floor, "floor_one": floor_one}.get(target, gateway)
 
 
 async def _delete_all_rooms(lk: api.LiveKitAPI) -> None:

@@ -69,7 +69,7 @@ async def test_a_starter_app_gets_a_token_for_a_new_session(
     metrics = await scrape(gateway.http, f"{stack.gateway_url}/metrics")
     for name, labels in (
         ("voicegw_sessions_started_total", {"agent": "demo", "channel": "web"}),
-        ("voicegw_session_start_stage_duration_seconds_count", {"stage": "dispatch"}),
+        ("voicegw_session_start_stage_duration_seconds_count", {"stage": "create_room"}),
         ("voicegw_http_requests_total", {"route": TOKEN, "status": "201"}),
     ):
         assert value(metrics, name, **labels) == value(metrics_before, name, **labels) + 1, name
@@ -79,7 +79,7 @@ async def test_a_starter_app_gets_a_token_for_a_new_session(
     session = await gateway.session(room)
     assert session["agentId"] == "demo" and session["userIdentity"] == "starter-1"
     assert session["channel"] == "web" and session["status"] == "active"
-    # LiveKit also lists its automatic dispatch (no agent name), which no named worker takes.
+    # The room was created with its agent's dispatch (one LiveKit call), a dispatch like any.
     dispatches = await lkapi.agent_dispatch.list_dispatch(room)
     [dispatch] = [d for d in dispatches if d.agent_name == stack.agent_name]
     assert json.loads(dispatch.metadata)["config"]["greeting"] == "Hello from the token endpoint."

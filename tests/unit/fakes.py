@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from voice_gateway.errors import LiveKitUnavailable
-from voice_gateway.services.livekit import LiveKitRooms, LiveRoom, ParticipantDetails
+from voice_gateway.services.livekit import LiveKitRooms, LiveRoom, ParticipantDetails, RoomAgent
 from voice_gateway.services.livekit_sip import InboundTrunkSpec, LiveKitSip, OutboundTrunkSpec
 
 
@@ -21,6 +21,7 @@ class FakeLiveKit(LiveKitRooms):
         self.calls: list[tuple[str, str]] = []
         self.lost: set[str] = set()  # rooms whose LiveKit node died (still listed, unreachable)
         self.max_participants: dict[str, int] = {}
+        self.room_agents: dict[str, RoomAgent] = {}  # the dispatch each room was created with
 
     def _maybe_fail(self, what: str) -> None:
         if what in self.fail_on:
@@ -33,11 +34,14 @@ class FakeLiveKit(LiveKitRooms):
         metadata: dict[str, Any],
         max_participants: int = 8,
         empty_timeout: int | None = None,
+        agent: RoomAgent | None = None,
     ) -> None:
         self.calls.append(("create_room", name))
         self._maybe_fail("create the room")
         self.rooms[name] = LiveRoom(name, f"RM_{name}", 0, 0, "")
         self.max_participants[name] = max_participants
+        if agent is not None:
+            self.room_agents[name] = agent
 
     async def dispatch_agent(self, room: str, *, agent_name: str, metadata: str) -> str:
         self.calls.append(("dispatch_agent", room))

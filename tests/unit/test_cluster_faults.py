@@ -151,7 +151,7 @@ async def test_deleting_a_room_of_a_dead_node_places_it_again_then_deletes_it() 
     rooms = LiveKitRooms.__new__(LiveKitRooms)
     rooms._settings = GatewaySettings()
     dead = DeadNodeApi()
-    rooms._api = dead  # type: ignore[assignment]
+    rooms._api = rooms._rooms_api = dead  # type: ignore[assignment]
     assert await rooms.delete_room("vgw-demo-lost") is True
     assert dead.calls == ["delete", "create", "delete"]
 

@@ -6,6 +6,7 @@ import pytest
 
 from tests.unit.conftest import OWNER
 from tests.unit.fakes import FakeLiveKit
+from voice_common.agent_config import DispatchMetadata
 from voice_gateway.catalogue import AgentCatalogue
 from voice_gateway.config import DEFAULT_CATALOGUE, GatewaySettings
 from voice_gateway.errors import AgentNotFound, InvalidRequest, LiveKitUnavailable
@@ -26,26 +27,30 @@ async def start(service: SessionService) -> str:
     return started.record.room_name
 
 
-async def test_a_failed_dispatch_deletes_the_room_and_marks_the_session_failed(
+async def test_a_start_creates_the_room_with_its_agent_dispatch_in_one_call(
     service: SessionService, livekit: FakeLiveKit
 ) -> None:
-    livekit.fail_on.add("dispatch the agent")
-    with pytest.raises(LiveKitUnavailable):
-        await start(service)
-    [created] = [room for call, room in livekit.calls if call == "create_room"]
-    assert ("delete_room", created) in livekit.calls
-    assert livekit.rooms == {}
-    record = await service.get(created)
-    assert (record.status, record.end_reason) == ("failed", "dispatch_failed")
+    room = await start(service)
+    assert [call for call, r in livekit.calls if r == room] == ["create_room"]
+    agent = livekit.room_agents[room]
+    await service.stamps.settle((await service.get(room)).id)
+    record = await service.get(room)
+    metadata = DispatchMetadata.model_validate_json(agent.metadata)
+    assert agent.agent_name == GatewaySettings().agent_name
+    assert (metadata.session_id, metadata.attempt) == (record.id, 1)
+    assert record.dispatched_at is not None and record.dispatched_at == record.room_created_at
 
 
-async def test_a_failed_room_creation_leaves_a_failed_record_and_nothing_else(
+async def test_a_failed_room_creation_fails_the_session_and_deletes_what_livekit_made(
     service: SessionService, livekit: FakeLiveKit
 ) -> None:
+    """A timeout may come after LiveKit made the room and its dispatch: the session is failed
+    (the agent's job is refused) and the room deleted (an agent already in it leaves)."""
     livekit.fail_on.add("create the room")
     with pytest.raises(LiveKitUnavailable):
         await start(service)
-    [(_, room)] = livekit.calls
+    [(_, room), delete] = livekit.calls
+    assert delete == ("delete_room", room)
     record = await service.get(room)
     assert (record.status, record.end_reason) == ("failed", "livekit_unavailable")
 

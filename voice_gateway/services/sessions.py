@@ -35,7 +35,7 @@ from voice_gateway.services.capacity import AgentCapacity
 from voice_gateway.services.dispatch_watch import DispatchWatch, dispatch_metadata
 from voice_gateway.services.keys import Principal
 from voice_gateway.services.limits import RateTicket, StartLimiter, live_cap_error
-from voice_gateway.services.livekit import LiveKitRooms, ParticipantDetails
+from voice_gateway.services.livekit import LiveKitRooms, ParticipantDetails, RoomAgent
 from voice_gateway.services.outgoing_webhooks import SESSION_ENDED, SESSION_STARTED, WebhookSender
 from voice_gateway.services.start_stamps import StampWriter
 from voice_gateway.store.database import now
@@ -345,37 +345,50 @@ class SessionService:
             self._count_start(record)
             return record
         timer.lap("reserve")
+        agent = RoomAgent(
+            agent_name=self._settings.agent_name,
+            metadata=dispatch_metadata(
+                session_id=session_id,
+                agent_id=spec.agent_id,
+                user_identity=spec.identity,
+                config=spec.config,
+                attempt=1,
+                channel=spec.channel,
+            ),
+        )
         if spec.room_name is None:
+            # One call makes the room and its dispatch. Should it fail after LiveKit made them
+            # (a timeout), the session is failed first, so the agent's job is refused, and the
+            # room is deleted, which removes an agent that claimed the job before that.
             try:
-                await self._livekit.create_room(room_name, metadata={"sessionId": session_id})
+                await self._livekit.create_room(
+                    room_name, metadata={"sessionId": session_id}, agent=agent
+                )
             except LiveKitUnavailable as exc:
                 await self._fail_start(record, EndReason.LIVEKIT_UNAVAILABLE, exc, bound, None)
+                await self._undo_room(room_name, bound)
                 raise
-        room_created_at = now()
-        timer.lap("create_room")
-
-        metadata = dispatch_metadata(
-            session_id=session_id,
-            agent_id=spec.agent_id,
-            user_identity=spec.identity,
-            config=spec.config,
-            attempt=1,
-            channel=spec.channel,
-        )
-        try:
-            await self._livekit.dispatch_agent(
-                room_name, agent_name=self._settings.agent_name, metadata=metadata
-            )
-        except LiveKitUnavailable as exc:
-            await self._undo_room(room_name, bound)
-            await self._fail_start(record, EndReason.DISPATCH_FAILED, exc, bound, room_created_at)
-            raise
+            room_created_at = dispatched_at = now()
+            timer.lap("create_room")
+        else:
+            room_created_at = now()  # an inbound call's room exists: its agent is dispatched
+            try:
+                await self._livekit.dispatch_agent(
+                    room_name, agent_name=agent.agent_name, metadata=agent.metadata
+                )
+            except LiveKitUnavailable as exc:
+                await self._undo_room(room_name, bound)
+                await self._fail_start(
+                    record, EndReason.DISPATCH_FAILED, exc, bound, room_created_at
+                )
+                raise
+            dispatched_at = now()
+            timer.lap("dispatch")
         stamps = StartStamps(
             room_created_at=room_created_at,
-            dispatched_at=now(),
+            dispatched_at=dispatched_at,
             ringing=spec.channel == Channel.PHONE,
         )
-        timer.lap("dispatch")
         self.stamps.add(session_id, stamps)
         record = replace(
             record, room_created_at=stamps.room_created_at, dispatched_at=stamps.dispatched_at
