@@ -11,7 +11,14 @@ import type { WebConfigState } from '../hooks/useWebConfig';
 import { viaSessionsApi, viaTokenEndpoint, type ConnectVia } from '../lib/connect';
 
 // Muting releases the microphone (its light goes off), as people expect of a Mute button.
-const ROOM_OPTIONS: RoomOptions = { publishDefaults: { stopMicTrackOnMute: true } };
+// The browser's noise suppression is off: measured in the browser test, it put words into what
+// the recognizer heard ("what are your opening not hours", every try, on an idle machine; without
+// it "are your opening hours"). Echo cancellation and gain control stay on: a person on speakers
+// must not be heard by the agent as its own voice.
+const ROOM_OPTIONS: RoomOptions = {
+  publishDefaults: { stopMicTrackOnMute: true },
+  audioCaptureDefaults: { noiseSuppression: false },
+};
 
 /** `?via=token-endpoint` starts calls through LiveKit's standard token endpoint instead of our
  * sessions API: the same session either way, the way LiveKit's starter apps ask for it. */
