@@ -261,32 +261,27 @@ def _caller(
     async def bare(index: int) -> None:
         await post(f"{ceiling.url}/v1/sessions/start", index)
 
+    def room_request(name: str, agents: list[api.RoomAgentDispatch]) -> api.CreateRoomRequest:
+        """The room as the gateway asks for it."""
+        return api.CreateRoomRequest(
+            name=name,
+            empty_timeout=_gateway_default("room_empty_timeout_seconds"),
+            departure_timeout=_gateway_default("room_departure_timeout_seconds"),
+            max_participants=8,
+            metadata=json.dumps({"sessionId": f"ses_{secrets.token_hex(12)}"}),
+            agents=agents,
+        )
+
     async def floor(index: int) -> None:
         room = f"bench-floor-{secrets.token_hex(6)}"
-        await lk.room.create_room(
-            api.CreateRoomRequest(
-                name=room,
-                empty_timeout=_gateway_default("room_empty_timeout_seconds"),
-                departure_timeout=_gateway_default("room_departure_timeout_seconds"),
-                max_participants=8,
-                metadata=json.dumps({"sessionId": f"ses_{secrets.token_hex(12)}"}),
-            )
-        )
+        await lk.room.create_room(room_request(room, []))
         await lk.agent_dispatch.create_dispatch(
             api.CreateAgentDispatchRequest(agent_name=UNSERVED_AGENT, room=room, metadata=metadata)
         )
 
     async def floor_one(index: int) -> None:
-        await lk.room.create_room(
-            api.CreateRoomRequest(
-                name=f"bench-floor-{secrets.token_hex(6)}",
-                empty_timeout=_gateway_default("room_empty_timeout_seconds"),
-                departure_timeout=_gateway_default("room_departure_timeout_seconds"),
-                max_participants=8,
-                metadata=json.dumps({"sessionId": f"ses_{secrets.token_hex(12)}"}),
-                agents=[api.RoomAgentDispatch(agent_name=UNSERVED_AGENT, metadata=metadata)],
-            )
-        )
+        agent = api.RoomAgentDispatch(agent_name=UNSERVED_AGENT, metadata=metadata)
+        await lk.room.create_room(room_request(f"bench-floor-{secrets.token_hex(6)}", [agent]))
 
     return {"ceiling": bare, "floor": floor, "floor_one": floor_one}.get(target, gateway)
 
