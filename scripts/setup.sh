@@ -21,7 +21,7 @@ not_installed() {
 # redis-server: LiveKit and its SIP service share one; the libs build livekit-sip; baresip and
 # SIPp (sip-tester) are the SIP phones of the phone tests.
 apt_packages=(espeak-ng sox postgresql chromium redis-server libopus-dev libopusfile-dev libsoxr-dev
-  pkg-config baresip-core sip-tester)
+  pkg-config baresip-core sip-tester patch)
 mapfile -t missing < <(not_installed "${apt_packages[@]}")
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "setup: installing Debian packages: ${missing[*]}"
@@ -79,18 +79,28 @@ else
   echo "$LIVEKIT_SERVER_BIN" > .venv/livekit-server-path
 fi
 
-# LiveKit's SIP service (phone calls). `go install …@version` fails on it: the module proxy refuses
-# its version list (a deprecation check), so the module is downloaded first and installed from the
-# local module cache. Reused when the pinned version is there.
+# LiveKit's SIP service (phone calls), built from the module the Go proxy serves with our patches
+# (scripts/patches/livekit-sip-*.patch; each says what it fixes) applied to a copy of its source.
+# The build directory is named after the version and the patches, so a changed patch rebuilds.
 if [ -z "${LIVEKIT_SIP_BIN:-}" ]; then
-  sip_bin="$TOOLS_DIR/livekit-sip-$LIVEKIT_SIP_VERSION/livekit-sip"
+  patches=(scripts/patches/livekit-sip-*.patch)
+  patch_id=$(cat "${patches[@]}" | sha256sum | cut -c1-8)
+  sip_dir="$TOOLS_DIR/livekit-sip-$LIVEKIT_SIP_VERSION-p$patch_id"
+  sip_bin="$sip_dir/livekit-sip"
   if [ ! -x "$sip_bin" ]; then
-    echo "setup: building livekit-sip $LIVEKIT_SIP_VERSION into $TOOLS_DIR (a few minutes, once)"
-    mkdir -p "$TOOLS_DIR/livekit-sip-$LIVEKIT_SIP_VERSION"
-    go mod download "github.com/livekit/sip@$LIVEKIT_SIP_VERSION"
-    GOPROXY="file://$(go env GOMODCACHE)/cache/download,$(go env GOPROXY)" \
-      GOBIN="$TOOLS_DIR/livekit-sip-$LIVEKIT_SIP_VERSION" GOFLAGS=-mod=mod \
-      go install "github.com/livekit/sip/cmd/livekit-sip@$LIVEKIT_SIP_VERSION"
+    echo "setup: building livekit-sip $LIVEKIT_SIP_VERSION (patched) into $TOOLS_DIR (a few minutes, once)"
+    src=$(go mod download -json "github.com/livekit/sip@$LIVEKIT_SIP_VERSION" |
+      "$PY" -c 'import json, sys; print(json.load(sys.stdin)["Dir"])')
+    work=$(mktemp -d)
+    cp -r "$src/." "$work/"
+    chmod -R u+w "$work"
+    for p in "${patches[@]}"; do
+      patch -s -d "$work" -p1 < "$p"
+    done
+    mkdir -p "$sip_dir"
+    (cd "$work" && GOFLAGS=-mod=mod go build -trimpath -o "$sip_bin.tmp" ./cmd/livekit-sip)
+    mv "$sip_bin.tmp" "$sip_bin"
+    rm -rf "$work"
   fi
   echo "$sip_bin" > .venv/livekit-sip-path
 else

@@ -53,8 +53,9 @@ async def test_a_transfer_hands_the_caller_to_a_second_phone(
 
 
 def transfer_diagnosis(error: str, stack: Stack, caller: Baresip) -> str:
-    """What the SIP service and the caller's phone logged about the REFER: a transfer that
-    failed once in CI (no response to the REFER in 32 s) could not be told apart otherwise."""
+    """What the SIP service and the caller's phone logged about the REFER. This is how the
+    408 seen in CI was traced to livekit-sip losing the phone's quick 202 (the phone had moved):
+    scripts/patches/livekit-sip-buffered-final-response.patch."""
     assert stack.sip is not None and stack.sip.log_path is not None
     sip = stack.sip.log_path.read_text(errors="replace").splitlines()
     refer = [line[:300] for line in sip if "refer" in line.lower() or "transfer" in line.lower()]
