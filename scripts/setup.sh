@@ -98,8 +98,8 @@ if [ -z "${LIVEKIT_SIP_BIN:-}" ]; then
       patch -s -d "$work" -p1 < "$p"
     done
     mkdir -p "$sip_dir"
-    (cd "$work" && GOFLAGS=-mod=mod go build -trimpath -o "$sip_bin.tmp" ./cmd/livekit-sip)
-    mv "$sip_bin.tmp" "$sip_bin"
+    (cd "$work" && GOFLAGS=-mod=mod go build -trimpath -o "$sip_bin.$$" ./cmd/livekit-sip)
+    mv "$sip_bin.$$" "$sip_bin"
     rm -rf "$work"
   fi
   echo "$sip_bin" > .venv/livekit-sip-path
