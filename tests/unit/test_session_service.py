@@ -11,9 +11,10 @@ from voice_gateway.catalogue import AgentCatalogue
 from voice_gateway.config import DEFAULT_CATALOGUE, GatewaySettings
 from voice_gateway.errors import AgentNotFound, InvalidRequest, LiveKitUnavailable
 from voice_gateway.services.audit import SessionAudit
-from voice_gateway.services.sessions import SessionService
+from voice_gateway.services.sessions import NewSession, SessionService
 from voice_gateway.store.audit import AuditQuery, AuditStore
 from voice_gateway.store.database import Database
+from voice_gateway.store.models import CallDirection, Channel, PhoneLeg
 from voice_gateway.store.sessions import SessionStore
 
 pytestmark = pytest.mark.unit
@@ -39,6 +40,39 @@ async def test_a_start_creates_the_room_with_its_agent_dispatch_in_one_call(
     assert agent.agent_name == GatewaySettings().agent_name
     assert (metadata.session_id, metadata.attempt) == (record.id, 1)
     assert record.dispatched_at is not None and record.dispatched_at == record.room_created_at
+
+
+async def test_an_inbound_calls_failed_dispatch_deletes_its_room_and_fails_the_session(
+    service: SessionService, livekit: FakeLiveKit
+) -> None:
+    """An inbound call's room exists before its session, so its agent gets a dispatch of its
+    own; when that fails, the room goes (the SIP service hangs up) and the row says why."""
+    room = "vgw-phone-ready-room"
+    await livekit.create_room(room, metadata={})
+    livekit.fail_on.add("dispatch the agent")
+    config = service.resolve_agent("demo", None)
+    leg = PhoneLeg(
+        direction=CallDirection.INBOUND, caller_number="+15550001", called_number="+15550002"
+    )
+    with pytest.raises(LiveKitUnavailable):
+        await service.open(
+            NewSession(
+                agent_id="demo",
+                identity="sip_caller",
+                config=config,
+                channel=Channel.PHONE,
+                phone=leg,
+                room_name=room,
+            )
+        )
+    assert [call for call, r in livekit.calls if r == room] == [
+        "create_room",
+        "dispatch_agent",
+        "delete_room",
+    ]
+    assert livekit.rooms == {}
+    record = await service.get(room)
+    assert (record.status, record.end_reason) == ("failed", "dispatch_failed")
 
 
 async def test_a_failed_room_creation_fails_the_session_and_deletes_what_livekit_made(
