@@ -33,6 +33,8 @@ class StampWriter:
         self._window = window_seconds
         self._pending: dict[str, StartStamps] = {}
         self._task: asyncio.Task[None] | None = None
+        # The batch being written now, and the event set once its write has ended either way.
+        self._in_flight: tuple[dict[str, StartStamps], asyncio.Event] | None = None
 
     def add(self, session_id: str, stamps: StartStamps) -> None:
         self._pending[session_id] = stamps
@@ -41,7 +43,11 @@ class StampWriter:
 
     async def settle(self, session_id: str) -> None:
         """Writes one session's stamps now if they are still pending: a session ended within
-        milliseconds of its start keeps its timeline, and its ended record is final."""
+        milliseconds of its start keeps its timeline, and its ended record is final. Stamps the
+        batch writer already took are waited for (a failed batch puts them back, written here)."""
+        in_flight = self._in_flight
+        if in_flight is not None and session_id in in_flight[0]:
+            await in_flight[1].wait()
         stamps = self._pending.pop(session_id, None)
         if stamps is not None:
             await self._store.write_stamps([(session_id, stamps)])
@@ -60,6 +66,7 @@ class StampWriter:
         while self._pending:
             await asyncio.sleep(self._window if tries == 0 else RETRY_SECONDS)
             batch, self._pending = self._pending, {}
+            self._in_flight = (batch, written := asyncio.Event())
             try:
                 await self._store.write_stamps(list(batch.items()))
                 tries = 0
@@ -70,6 +77,9 @@ class StampWriter:
                     self._pending = batch | self._pending
                 else:
                     tries = 0  # those stamps are given up; the reaper's rules need none
+            finally:
+                self._in_flight = None
+                written.set()
 
     async def aclose(self) -> None:
         if self._task is not None:
